@@ -1,0 +1,14 @@
+/** @type {import('aegir').PartialOptions} */
+export default {
+  build: {
+    // node:dgram is Node-only: there is no browser bundle to build
+    bundle: false
+  },
+  test: {
+    // the whole suite, including long simulated transfers, must stay well under CI limits
+    timeout: 120_000
+  },
+  dependencyCheck: {
+    ignore: []
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * BEP 29 packet codec, header version 1.
+ *
+ * ```
+ * 0       4       8               16              24              32
+ * +-------+-------+---------------+---------------+---------------+
+ * | type  | ver   | extension     | connection_id                 |
+ * +-------+-------+---------------+---------------+---------------+
+ * | timestamp_microseconds                                        |
+ * +---------------+---------------+---------------+---------------+
+ * | timestamp_difference_microseconds                             |
+ * +---------------+---------------+---------------+---------------+
+ * | wnd_size                                                      |
+ * +---------------+---------------+---------------+---------------+
+ * | seq_nr                        | ack_nr                        |
+ * +---------------+---------------+---------------+---------------+
+ * ```
+ *
+ * Extensions follow as a chain of `[next extension type, length, bytes...]`. Strict in what it
+ * sends (a selective ACK mask is a multiple of 4 bytes), liberal in what it accepts (any mask
+ * length, unknown extensions skipped). Decoding never throws: malformed input comes back as an
+ * {@link InvalidPacketError}.
+ */
+
+import { InvalidPacketError } from './errors.ts'
+
+export const PacketType = {
+  /** regular data packet; carries payload */
+  Data: 0,
+  /** finalize: the sender will send no more data; sequenced like data */
+  Fin: 1,
+  /** state: an ACK, carries no payload and takes no sequence number */
+  State: 2,
+  /** terminate the connection forcefully */
+  Reset: 3,
+  /** connect: opens a connection, sequenced */
+  Syn: 4
+} as const
+
+export type PacketType = typeof PacketType[keyof typeof PacketType]
+
+const PACKET_TYPE_NAMES = ['ST_DATA', 'ST_FIN', 'ST_STATE', 'ST_RESET', 'ST_SYN']
+
+export const VERSION = 1
+export const HEADER_SIZE = 20
+
+export const Extension = {
+  None: 0,
+  SelectiveAck: 1
+} as const
+
+/** Byte offsets of the header fields */
+const TYPE_VER = 0
+const EXTENSION = 1
+const CONNECTION_ID = 2
+const TIMESTAMP = 4
+const TIMESTAMP_DIFF = 8
+const WND_SIZE = 12
+const SEQ_NR = 16
+const ACK_NR = 18
+
+/**
+ * Longest extension chain accepted. Real peers send at most two extensions; a long chain of
+ * empty extensions costs a loop per link, so it is refused.
+ */
+export const MAX_EXTENSIONS = 8
+
+/** Largest selective ACK mask this engine sends, in bytes (256 packets) */
+export const MAX_SACK_BYTES = 32
+
+export interface Packet {
+  type: PacketType
+  connectionId: number
+  /** sender's clock when sent, microseconds, modulo 2^32 */
+  timestamp: number
+  /** sender's view of our one-way delay, microseconds, modulo 2^32 */
+  timestampDiff: number
+  /** bytes the sender can still receive */
+  wndSize: number
+  seqNr: number
+  ackNr: number
+  /**
+   * Selective ACK mask: bit i (LSB first within each byte) acknowledges `ackNr + 2 + i`.
+   * Undefined when the packet carried none.
+   */
+  sack?: Uint8Array
+  /** data after the header and extensions; a view into the decoded buffer */
+  payload: Uint8Array
+}
+
+const EMPTY = new Uint8Array(0)
+
+// pre-built so that a flood of garbage costs no stack capture
+const TOO_SHORT = new InvalidPacketError('packet shorter than the 20-byte uTP header')
+const BAD_VERSION = new InvalidPacketError('packet version is not 1')
+const BAD_TYPE = new InvalidPacketError('packet type is not one of ST_DATA, ST_FIN, ST_STATE, ST_RESET, ST_SYN')
+const EXT_TRUNCATED = new InvalidPacketError('extension header runs past the end of the packet')
+const EXT_OVERFLOW = new InvalidPacketError('extension length runs past the end of the packet')
+const EXT_TOO_MANY = new InvalidPacketError(`extension chain longer than ${MAX_EXTENSIONS} links`)
+
+/** True when the first byte of a datagram looks like a uTP version 1 header */
+export function looksLikeUtp (bytes: Uint8Array): boolean {
+  return bytes.byteLength >= HEADER_SIZE && (bytes[TYPE_VER] & 0x0f) === VERSION && (bytes[TYPE_VER] >> 4) <= PacketType.Syn
+}
+
+/** Decodes a datagram, returning an {@link InvalidPacketError} instead of throwing */
+export function decodePacket (bytes: Uint8Array): Packet | InvalidPacketError {
+  const len = bytes.byteLength
+  if (len < HEADER_SIZE) {
+    return TOO_SHORT
+  }
+  const typeVer = bytes[TYPE_VER]
+  if ((typeVer & 0x0f) !== VERSION) {
+    return BAD_VERSION
+  }
+  const type = typeVer >> 4
+  if (type > PacketType.Syn) {
+    return BAD_TYPE
+  }
+
+  let sack: Uint8Array | undefined
+  let ext = bytes[EXTENSION]
+  let offset = HEADER_SIZE
+  let links = 0
+  while (ext !== Extension.None) {
+    if (++links > MAX_EXTENSIONS) {
+      return EXT_TOO_MANY
+    }
+    if (offset + 2 > len) {
+      return EXT_TRUNCATED
+    }
+    const next = bytes[offset]
+    const extLen = bytes[offset + 1]
+    const start = offset + 2
+    if (start + extLen > len) {
+      return EXT_OVERFLOW
+    }
+    if (ext === Extension.SelectiveAck && sack == null && extLen > 0) {
+      sack = bytes.subarray(start, start + extLen)
+    }
+    offset = start + extLen
+    ext = next
+  }
+
+  return {
+    type: type as PacketType,
+    connectionId: (bytes[CONNECTION_ID] << 8) | bytes[CONNECTION_ID + 1],
+    timestamp: readU32(bytes, TIMESTAMP),
+    timestampDiff: readU32(bytes, TIMESTAMP_DIFF),
+    wndSize: readU32(bytes, WND_SIZE),
+    seqNr: (bytes[SEQ_NR] << 8) | bytes[SEQ_NR + 1],
+    ackNr: (bytes[ACK_NR] << 8) | bytes[ACK_NR + 1],
+    sack,
+    payload: offset === len ? EMPTY : bytes.subarray(offset)
+  }
+}
+
+/** Header fields of an outgoing packet; the payload travels separately */
+export interface HeaderFields {
+  type: PacketType
+  connectionId: number
+  timestamp: number
+  timestampDiff: number
+  wndSize: number
+  seqNr: number
+  ackNr: number
+}
+
+/** Bytes a header takes with a selective ACK of `sackBytes` bytes (0 for none) */
+export function headerSize (sackBytes: number): number {
+  return sackBytes === 0 ? HEADER_SIZE : HEADER_SIZE + 2 + sackBytes
+}
+
+/**
+ * Writes a header into `out` at `offset` without allocating. `sackBytes` of `sack` are written
+ * as the selective ACK extension; it must be a multiple of 4 (BEP 29). Returns the bytes written.
+ */
+export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, sack?: Uint8Array, sackBytes = 0): number {
+  out[offset + TYPE_VER] = (h.type << 4) | VERSION
+  out[offset + EXTENSION] = sackBytes > 0 ? Extension.SelectiveAck : Extension.None
+  out[offset + CONNECTION_ID] = h.connectionId >> 8
+  out[offset + CONNECTION_ID + 1] = h.connectionId
+  writeU32(out, offset + TIMESTAMP, h.timestamp)
+  writeU32(out, offset + TIMESTAMP_DIFF, h.timestampDiff)
+  writeU32(out, offset + WND_SIZE, h.wndSize)
+  out[offset + SEQ_NR] = h.seqNr >> 8
+  out[offset + SEQ_NR + 1] = h.seqNr
+  out[offset + ACK_NR] = h.ackNr >> 8
+  out[offset + ACK_NR + 1] = h.ackNr
+  if (sackBytes === 0 || sack == null) {
+    return HEADER_SIZE
+  }
+  out[offset + HEADER_SIZE] = Extension.None
+  out[offset + HEADER_SIZE + 1] = sackBytes
+  out.set(sack.subarray(0, sackBytes), offset + HEADER_SIZE + 2)
+  return HEADER_SIZE + 2 + sackBytes
+}
+
+/** Encodes a whole packet into a new buffer (for tests and tools; the hot path uses {@link encodeHeader}) */
+export function encodePacket (p: HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }): Uint8Array {
+  const sackBytes = p.sack?.byteLength ?? 0
+  const payload = p.payload ?? EMPTY
+  const out = new Uint8Array(headerSize(sackBytes) + payload.byteLength)
+  const n = encodeHeader(out, 0, p, p.sack, sackBytes)
+  out.set(payload, n)
+  return out
+}
+
+/** One-line description of a packet for logs and test names */
+export function stringifyPacket (p: Packet | HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }): string {
+  let s = `type=${PACKET_TYPE_NAMES[p.type]} id=${p.connectionId} seq=${p.seqNr} ack=${p.ackNr} wnd=${p.wndSize}`
+  if (p.payload != null && p.payload.byteLength > 0) {
+    s += ` len=${p.payload.byteLength}`
+  }
+  if (p.sack != null) {
+    s += ` sack=${Array.from(p.sack, b => b.toString(2).padStart(8, '0').split('').reverse().join('')).join('')}`
+  }
+  return s
+}
+
+export function packetTypeName (type: number): string {
+  return PACKET_TYPE_NAMES[type] ?? `ST_UNKNOWN(${type})`
+}
+
+function readU32 (b: Uint8Array, o: number): number {
+  // multiply instead of shifting the top byte: `<< 24` would go negative
+  return b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3])
+}
+
+function writeU32 (b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24
+  b[o + 1] = v >>> 16
+  b[o + 2] = v >>> 8
+  b[o + 3] = v
+}
