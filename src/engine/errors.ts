@@ -5,7 +5,7 @@
 
 /** A datagram that is not a valid BEP 29 version 1 packet */
 export class InvalidPacketError extends Error {
-  static name = 'InvalidPacketError'
+  static override name = 'InvalidPacketError'
 
   constructor (message = 'invalid uTP packet') {
     super(message)
@@ -15,7 +15,7 @@ export class InvalidPacketError extends Error {
 
 /** A configuration value out of its documented bounds */
 export class InvalidConfigError extends Error {
-  static name = 'InvalidConfigError'
+  static override name = 'InvalidConfigError'
 
   constructor (message = 'invalid uTP configuration') {
     super(message)
@@ -25,7 +25,7 @@ export class InvalidConfigError extends Error {
 
 /** An operation that the connection's state does not allow (for example `write()` after `end()`) */
 export class ConnectionStateError extends Error {
-  static name = 'ConnectionStateError'
+  static override name = 'ConnectionStateError'
 
   constructor (message = 'operation not allowed in this connection state') {
     super(message)

@@ -173,9 +173,13 @@ export function headerSize (sackBytes: number): number {
 
 /**
  * Writes a header into `out` at `offset` without allocating. `sackBytes` of `sack` are written
- * as the selective ACK extension; it must be a multiple of 4 (BEP 29). Returns the bytes written.
+ * as the selective ACK extension; callers pass a multiple of 4 (BEP 29). A `sackBytes` longer than
+ * `sack` or than 255 is ignored rather than written half-filled. Returns the bytes written.
  */
 export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, sack?: Uint8Array, sackBytes = 0): number {
+  if (sack == null || sackBytes > sack.byteLength || sackBytes > 255) {
+    sackBytes = 0
+  }
   out[offset + TYPE_VER] = (h.type << 4) | VERSION
   out[offset + EXTENSION] = sackBytes > 0 ? Extension.SelectiveAck : Extension.None
   out[offset + CONNECTION_ID] = h.connectionId >> 8
@@ -208,7 +212,7 @@ export function encodePacket (p: HeaderFields & { sack?: Uint8Array, payload?: U
 
 /** One-line description of a packet for logs and test names */
 export function stringifyPacket (p: Packet | HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }): string {
-  let s = `type=${PACKET_TYPE_NAMES[p.type]} id=${p.connectionId} seq=${p.seqNr} ack=${p.ackNr} wnd=${p.wndSize}`
+  let s = `type=${packetTypeName(p.type)} id=${p.connectionId} seq=${p.seqNr} ack=${p.ackNr} wnd=${p.wndSize}`
   if (p.payload != null && p.payload.byteLength > 0) {
     s += ` len=${p.payload.byteLength}`
   }

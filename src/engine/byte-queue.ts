@@ -1,0 +1,81 @@
+/**
+ * A FIFO of byte chunks that hands out slices of a given size. Slicing within one chunk returns a
+ * view (no copy); only a slice that spans chunks is copied.
+ */
+export class ByteQueue {
+  private chunks: Uint8Array[] = []
+  private head = 0
+  /** bytes already taken from `chunks[head]` */
+  private offset = 0
+  private bytes = 0
+
+  get length (): number {
+    return this.bytes
+  }
+
+  push (chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) {
+      return
+    }
+    this.chunks.push(chunk)
+    this.bytes += chunk.byteLength
+  }
+
+  /** Removes and returns up to `max` bytes */
+  take (max: number): Uint8Array {
+    const n = Math.min(max, this.bytes)
+    const first = this.chunks[this.head]
+    const left = first.byteLength - this.offset
+    if (n <= left) {
+      const out = first.subarray(this.offset, this.offset + n)
+      this.advance(n)
+      return out
+    }
+    const out = new Uint8Array(n)
+    let filled = 0
+    while (filled < n) {
+      const chunk = this.chunks[this.head]
+      const take = Math.min(n - filled, chunk.byteLength - this.offset)
+      out.set(chunk.subarray(this.offset, this.offset + take), filled)
+      filled += take
+      this.advance(take)
+    }
+    return out
+  }
+
+  /** Removes and returns the next chunk (or what is left of it), at most `max` bytes */
+  shift (max = Infinity): Uint8Array | undefined {
+    if (this.bytes === 0) {
+      return undefined
+    }
+    const first = this.chunks[this.head]
+    const n = Math.min(max, first.byteLength - this.offset)
+    const out = first.subarray(this.offset, this.offset + n)
+    this.advance(n)
+    return out
+  }
+
+  clear (): void {
+    this.chunks = []
+    this.head = 0
+    this.offset = 0
+    this.bytes = 0
+  }
+
+  private advance (n: number): void {
+    this.bytes -= n
+    this.offset += n
+    if (this.offset === this.chunks[this.head].byteLength) {
+      this.offset = 0
+      this.head++
+      if (this.head === this.chunks.length) {
+        this.chunks = []
+        this.head = 0
+      } else if (this.head > 1024) {
+        // drop consumed slots now and then so the array does not grow without bound
+        this.chunks = this.chunks.slice(this.head)
+        this.head = 0
+      }
+    }
+  }
+}
