@@ -3,12 +3,12 @@
  *
  * - Time is a virtual clock in integer microseconds; nothing here reads a real clock or sleeps.
  * - Every random choice comes from a seeded {@link Prng}: the same seed and the same test code
- *   give the same run, packet for packet.
+ * give the same run, packet for packet.
  * - Nodes ({@link SimNode}) are sans-IO: the network calls `receive` / `handleTimeout` and then
- *   drains `pollTransmit` until it returns undefined.
+ * drains `pollTransmit` until it returns undefined.
  * - Hosts are joined by directional {@link Link}s that model propagation delay, jitter, random and
- *   bursty loss, duplication, reordering, corruption, a size limit and a rate-limited drop-tail
- *   bottleneck queue. A Link object may carry several host pairs (a shared bottleneck).
+ * bursty loss, duplication, reordering, corruption, a size limit and a rate-limited drop-tail
+ * bottleneck queue. A Link object may carry several host pairs (a shared bottleneck).
  *
  * @module
  */
@@ -96,13 +96,13 @@ export type LinkDeliver = (arrival: number, bytes: Uint8Array) => void
  *
  * 1. `maxDatagramSize`: oversize datagrams are dropped.
  * 2. Loss (`burstLoss` state update, then `lossRate` or `lossRateInBurst`). Loss is applied
- *    before the bottleneck, as if on the wire upstream of it: a lost datagram takes no queue
- *    space and no serialisation time.
+ * before the bottleneck, as if on the wire upstream of it: a lost datagram takes no queue
+ * space and no serialisation time.
  * 3. Bottleneck: FIFO serialisation at `rateBps` with a drop-tail queue of `queueBytes`.
  * 4. Propagation: departure + `delayUs` + jitter, never before the previous arrival.
  * 5. `reorderRate`: extra delay for this datagram only (later ones may overtake it).
  * 6. The datagram is copied (the receiver never shares memory with the sender), then `corruptRate`
- *    may change bytes of the copy, and `duplicateRate` may deliver a second copy 1 µs later.
+ * may change bytes of the copy, and `duplicateRate` may deliver a second copy 1 µs later.
  */
 export class Link {
   readonly stats: LinkStats = {
@@ -162,17 +162,34 @@ export class Link {
   /** Put one datagram on the link at time `now`; `deliver` is called for every copy that arrives. */
   transmit (now: number, bytes: Uint8Array, deliver: LinkDeliver): void {
     const c = this.config
-    const prng = this.prng
-    const size = bytes.length
     this.stats.sent++
-
-    if (c.maxDatagramSize != null && size > c.maxDatagramSize) {
+    if (c.maxDatagramSize != null && bytes.length > c.maxDatagramSize) {
       this.stats.oversizeDrops++
       return
     }
+    if (this.isLost()) {
+      this.stats.dropped++
+      return
+    }
+    const departure = this.serialise(now, bytes.length)
+    if (departure < 0) {
+      this.stats.queueDrops++
+      return
+    }
+    const arrival = this.propagate(departure)
+    const copy = this.corrupt(bytes)
+    deliver(arrival, copy)
+    if (c.duplicateRate != null && c.duplicateRate > 0 && this.prng.next() < c.duplicateRate) {
+      this.stats.duplicated++
+      deliver(arrival + 1, copy.slice())
+    }
+  }
 
-    let lossRate = c.lossRate ?? 0
-    const burst = c.burstLoss
+  /** Random and Gilbert-Elliott loss, applied before the bottleneck. */
+  private isLost (): boolean {
+    const prng = this.prng
+    let lossRate = this.config.lossRate ?? 0
+    const burst = this.config.burstLoss
     if (burst != null) {
       if (this.inBurst) {
         if (prng.next() < burst.exitRate) {
@@ -185,56 +202,62 @@ export class Link {
         lossRate = burst.lossRateInBurst ?? 1
       }
     }
-    if (lossRate > 0 && prng.next() < lossRate) {
-      this.stats.dropped++
-      return
-    }
+    return lossRate > 0 && prng.next() < lossRate
+  }
 
-    let departure = now
-    if (c.rateBps != null) {
-      const start = this.busyUntil > now ? this.busyUntil : now
-      if (c.queueBytes != null) {
-        const backlog = (start - now) * c.rateBps / 8e6
-        if (backlog + size > c.queueBytes) {
-          this.stats.queueDrops++
-          return
-        }
-      }
-      this.busyUntil = start + size * 8e6 / c.rateBps
-      departure = Math.round(this.busyUntil)
+  /** Departure time (µs) from the bottleneck queue, or -1 when the drop-tail queue is full. */
+  private serialise (now: number, size: number): number {
+    const rate = this.config.rateBps
+    if (rate == null) {
+      return now
     }
+    const start = this.busyUntil > now ? this.busyUntil : now
+    const limit = this.config.queueBytes
+    if (limit != null && (start - now) * rate / 8e6 + size > limit) {
+      return -1
+    }
+    // fractional µs are kept so that the long-run rate is exact
+    this.busyUntil = start + size * 8e6 / rate
+    return Math.round(this.busyUntil)
+  }
 
-    let arrival = departure + (c.delayUs ?? 0)
+  /** Arrival time: departure + delay + jitter (never before the previous arrival) + reordering. */
+  private propagate (departure: number): number {
+    const c = this.config
+    const delay = c.delayUs ?? 0
+    let arrival = departure + delay
     if (c.jitterUs != null && c.jitterUs > 0) {
-      arrival += prng.int(c.jitterUs + 1)
+      arrival += this.prng.int(c.jitterUs + 1)
     }
     if (arrival < this.lastArrival) {
       arrival = this.lastArrival
     }
-    if (c.reorderRate != null && c.reorderRate > 0 && prng.next() < c.reorderRate) {
-      arrival += c.reorderDelayUs ?? ((c.delayUs ?? 0) > 0 ? (c.delayUs ?? 0) : 1000)
-    } else {
-      this.lastArrival = arrival
+    if (c.reorderRate != null && c.reorderRate > 0 && this.prng.next() < c.reorderRate) {
+      return arrival + (c.reorderDelayUs ?? (delay > 0 ? delay : 1000))
     }
+    this.lastArrival = arrival
+    return arrival
+  }
 
+  /** The copy to deliver, with 1 to 3 bytes changed with probability `corruptRate`. */
+  private corrupt (bytes: Uint8Array): Uint8Array {
     const copy = bytes.slice()
-    if (c.corruptRate != null && c.corruptRate > 0 && size > 0 && prng.next() < c.corruptRate) {
-      const flips = 1 + prng.int(3)
-      for (let i = 0; i < flips; i++) {
-        copy[prng.int(size)] ^= 1 + prng.int(255)
-      }
-      // two flips of the same byte may cancel out: make sure the copy differs
-      if (equalBytes(copy, bytes)) {
-        copy[prng.int(size)] ^= 1 + prng.int(255)
-      }
-      this.stats.corrupted++
+    const rate = this.config.corruptRate
+    const size = bytes.length
+    if (rate == null || rate <= 0 || size === 0 || !(this.prng.next() < rate)) {
+      return copy
     }
-    deliver(arrival, copy)
-
-    if (c.duplicateRate != null && c.duplicateRate > 0 && prng.next() < c.duplicateRate) {
-      this.stats.duplicated++
-      deliver(arrival + 1, copy.slice())
+    const prng = this.prng
+    const flips = 1 + prng.int(3)
+    for (let i = 0; i < flips; i++) {
+      copy[prng.int(size)] ^= 1 + prng.int(255)
     }
+    // two flips of the same byte may cancel out: make sure the copy differs
+    if (equalBytes(copy, bytes)) {
+      copy[prng.int(size)] ^= 1 + prng.int(255)
+    }
+    this.stats.corrupted++
+    return copy
   }
 }
 
@@ -343,7 +366,7 @@ function addressKey (a: SimAddress): string {
  * - Events (datagram arrivals, `at` callbacks) run in order of time, then of scheduling (FIFO).
  * - Node timeouts run after all events of the same time, nodes in attach order.
  * - After a node's `receive` or `handleTimeout`, that node's `pollTransmit` is drained; after an
- *   `at` callback, `kick()` and at the start of every `runUntil` / `runTo` all nodes are drained.
+ * `at` callback, `kick()` and at the start of every `runUntil` / `runTo` all nodes are drained.
  * - `pollTimeout()` of every attached node is read before each step.
  */
 export class SimNetwork {

@@ -10,11 +10,15 @@
  * number (every packet below it arrived) and echoes the timestamp of the packet that triggered it.
  * The receiver buffers out-of-order packets and sends one ACK per data packet.
  *
- * Sender: slow start (cwnd += 1 per ACKed packet) below ssthresh, congestion avoidance
- * (cwnd += 1/cwnd per ACKed packet) above; on the third duplicate ACK, fast retransmit and
- * NewReno fast recovery (ssthresh = cwnd = flight / 2, retransmit the next hole on each partial
- * ACK, at most one window cut per window of data); RFC 6298 RTO (min 200 ms, doubled on each
- * timeout, not restarted by partial ACKs) sets cwnd = 1 and goes back to the first unACKed packet.
+ * Sender (packet-counting, no SACK):
+ * - slow start: cwnd += 1 per ACKed packet (at most 2 per ACK, RFC 3465) below ssthresh;
+ * congestion avoidance: cwnd += 1/cwnd per ACKed packet above it. Initial ssthresh is infinite.
+ * - on the third duplicate ACK: fast retransmit and NewReno fast recovery (RFC 5681, RFC 6582):
+ * ssthresh = flight / 2, cwnd = ssthresh + 3, +1 per further duplicate ACK, a partial ACK
+ * retransmits the next hole; at most one cut per window of data.
+ * - RFC 6298 RTO (min 200 ms like Linux, doubled on each timeout, restarted on new data, on a
+ * fast retransmit and on the first partial ACK only): cwnd = 1, ssthresh = flight / 2 unless this
+ * loss episode already halved it, and go back N to the first unACKed packet.
  *
  * @module
  */
@@ -168,17 +172,19 @@ export class RenoSender implements SimNode {
       if (this.nextSeq < ack) {
         this.nextSeq = ack
       }
-      this.dupAcks = 0
       this.updateRtt(now - echo)
       if (this.inRecovery) {
         if (ack > this.recover) {
-          // full ACK: leave recovery with the halved window
+          // full ACK: leave recovery, RFC 6582 (3.2 step 3) option 1, which avoids a burst
           this.inRecovery = false
-          this.cwnd = this.ssthresh
+          this.dupAcks = 0
+          this.cwnd = Math.min(this.ssthresh, Math.max(this.flight, 1) + 1)
         } else {
-          // partial ACK (NewReno): the next hole was lost too. RFC 6582's "impatient" variant:
-          // restart the timer on the first partial ACK only, so many holes end in a timeout
+          // partial ACK: the next hole was lost too; retransmit it and deflate the window by
+          // what was ACKed (RFC 6582 3.2 step 4). "Impatient" variant: restart the timer on the
+          // first partial ACK only, so recovering many holes ends in a timeout
           this.retransmitQueue.push(this.sndUna)
+          this.cwnd = Math.max(this.cwnd - newly + 1, 1)
           if (!this.partialAckSeen) {
             this.partialAckSeen = true
             this.rtoAt = now + this.rtoUs
@@ -186,19 +192,30 @@ export class RenoSender implements SimNode {
           return
         }
       } else {
-        for (let i = 0; i < newly; i++) {
-          this.cwnd += this.cwnd < this.ssthresh ? 1 : 1 / this.cwnd
+        this.dupAcks = 0
+        if (this.cwnd < this.ssthresh) {
+          // slow start, with RFC 3465's limit L = 2 packets per ACK so that a jump over
+          // out-of-order packets does not turn into a burst
+          this.cwnd += Math.min(newly, 2)
+        } else {
+          this.cwnd += newly / this.cwnd
         }
       }
       this.rtoAt = this.flight > 0 ? now + this.rtoUs : undefined
       return
     }
     if (ack === this.sndUna && this.flight > 0) {
+      if (this.inRecovery) {
+        // each duplicate ACK means a packet left the network (RFC 5681 3.2 step 4)
+        this.cwnd += 1
+        return
+      }
       this.dupAcks++
-      if (this.dupAcks === DUP_ACK_THRESHOLD && !this.inRecovery && ack > this.recover) {
+      if (this.dupAcks === DUP_ACK_THRESHOLD && ack > this.recover) {
+        // fast retransmit (RFC 5681 3.2 steps 2 and 3)
         this.stats.fastRetransmits++
         this.ssthresh = Math.max(this.flight / 2, 2)
-        this.cwnd = this.ssthresh
+        this.cwnd = this.ssthresh + DUP_ACK_THRESHOLD
         this.inRecovery = true
         this.partialAckSeen = false
         this.recover = this.highSent - 1
@@ -255,7 +272,11 @@ export class RenoSender implements SimNode {
       return
     }
     this.stats.timeouts++
-    this.ssthresh = Math.max(this.flight / 2, 2)
+    // RFC 5681 (4): halve, but not again for a loss episode that already halved the window
+    // (a timeout during fast recovery, or a repeated timeout): the flight may be inflated by then
+    if (!this.inRecovery && this.sndUna > this.recover) {
+      this.ssthresh = Math.max(this.flight / 2, 2)
+    }
     this.cwnd = 1
     this.inRecovery = false
     this.dupAcks = 0

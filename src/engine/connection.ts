@@ -1,0 +1,1047 @@
+/**
+ * One uTP connection as a sans-IO state machine (BEP 29).
+ *
+ * Reading list: BEP 29 (the wire protocol), RFC 6817 (LEDBAT), RFC 6298 (retransmission timer),
+ * RFC 6675 (loss recovery from selective ACKs), RFC 5681 (fast retransmit).
+ *
+ * Calling protocol:
+ * - inputs: {@link Connection.handlePacket}, {@link Connection.handleTimeout} and the application
+ *   commands {@link Connection.write}, {@link Connection.end}, {@link Connection.reset},
+ *   {@link Connection.read};
+ * - after each input, call {@link Connection.pollTransmit} until it returns undefined, then
+ *   {@link Connection.pollTimeout}, then {@link Connection.pollEvent} until undefined;
+ * - `now` (integer microseconds, monotonic) must never go backwards;
+ * - a spurious `handleTimeout` does nothing.
+ *
+ * The connection never throws on input from the network: bad packets are dropped (with a trace
+ * log) or answered with an ACK. Only application misuse (writing after `end()`) throws.
+ */
+
+import { Ledbat } from './congestion/ledbat.ts'
+import { ConnectionStateError } from './errors.ts'
+import { encodeHeader, headerSize, HEADER_SIZE, MAX_SACK_BYTES, PacketType, stringifyPacket } from './packet.ts'
+import { InsertResult, RecvBuffer } from './recv-buffer.ts'
+import { RttEstimator } from './rtt.ts'
+import { SendBuffer } from './send-buffer.ts'
+import { seqAdd, seqDiff, u32Sub } from './seq.ts'
+import { wireTimestamp } from './time.ts'
+import { ALL_TIMERS, Timer, timerName, TimerTable } from './timer.ts'
+import { ByteQueue } from './byte-queue.ts'
+import type { CongestionController } from './congestion/controller.ts'
+import type { ConnectionConfig } from './config.ts'
+import type { Packet } from './packet.ts'
+import type { OutPacket } from './send-buffer.ts'
+import type { Duration, Instant } from './time.ts'
+
+/** Connection states, named after BEP 29 / libutp */
+export const ConnState = {
+  /** we sent a SYN and wait for the SYN-ACK */
+  SynSent: 0,
+  /** we accepted a SYN; the initiator has not sent anything else yet */
+  SynRecv: 1,
+  /** handshake complete */
+  Connected: 2,
+  /** the application ended its side; our FIN is queued or sent */
+  FinSent: 3,
+  /** both sides finished; kept briefly to re-acknowledge a retransmitted FIN */
+  Linger: 4,
+  /** gone; nothing more will be sent */
+  Closed: 5
+} as const
+
+export type ConnState = typeof ConnState[keyof typeof ConnState]
+
+const STATE_NAMES = ['SYN_SENT', 'SYN_RECV', 'CONNECTED', 'FIN_SENT', 'LINGER', 'CLOSED']
+
+export function stateName (state: ConnState): string {
+  return STATE_NAMES[state]
+}
+
+/** Why a connection closed */
+export type CloseReason =
+  /** both sides finished and every byte was acknowledged */
+  | 'closed'
+  /** the peer stopped answering (connect deadline, half-open timeout, retransmissions, idle) */
+  | 'timed-out'
+  /** the peer sent ST_RESET on an established connection */
+  | 'reset'
+  /** the peer answered our SYN with ST_RESET */
+  | 'refused'
+  /** the application called `reset()` */
+  | 'aborted'
+
+export type ConnectionEvent =
+  | { type: 'connected' }
+  /** in-order data is waiting in {@link Connection.read} */
+  | { type: 'readable' }
+  /** the send buffer drained below its limit after `write()` returned false */
+  | { type: 'writable' }
+  /** the peer finished sending and every byte it sent is readable */
+  | { type: 'end' }
+  | { type: 'closed', reason: CloseReason, message: string }
+
+/** One datagram to send: header and payload are separate so the payload is never copied */
+export interface Transmit {
+  header: Uint8Array
+  payload: Uint8Array
+}
+
+export interface ConnectionStats {
+  packetsSent: number
+  packetsReceived: number
+  bytesSent: number
+  bytesReceived: number
+  retransmits: number
+  fastRetransmits: number
+  timeouts: number
+  duplicatesReceived: number
+  outOfOrderReceived: number
+  acksSent: number
+  windowCuts: number
+}
+
+export interface TraceLogger {
+  (formatter: string, ...args: any[]): void
+  trace(formatter: string, ...args: any[]): void
+  enabled?: boolean
+}
+
+export interface ConnectionInit {
+  config: Readonly<ConnectionConfig>
+  /** fills a buffer with cryptographically strong random bytes */
+  randomBytes(buf: Uint8Array): void
+  now: Instant
+  log?: TraceLogger
+  /** replaces LEDBAT (tests use a fixed window) */
+  congestionController?: CongestionController
+}
+
+export interface ConnectInit extends ConnectionInit {
+  /** the connection id we receive on; the peer sends with it and we send with `recvId + 1` */
+  recvId: number
+}
+
+export interface AcceptInit extends ConnectionInit {
+  syn: Packet
+}
+
+/** Packets kept from the acceptor while the SYN-ACK is still missing (it may send first) */
+const MAX_EARLY_PACKETS = 16
+/** RFC 6675 DupThresh: a packet is lost once three packets sent after it were acknowledged */
+const DUP_THRESH = 3
+/** Unacknowledged packets held back by a delayed ACK */
+const ACK_EVERY_PACKETS = 2
+/** In SYN_RECV, before the initiator confirms its address, send at most this many packets (anti-amplification) */
+const SYN_RECV_MAX_PACKETS = 2
+/** `timestamp_difference` value some peers send when they have none (uTorrent); ignore it */
+const BOGUS_TIMESTAMP_DIFF = 0x7fffffff
+/** A fully closed connection is kept this many RTOs to re-acknowledge a retransmitted FIN */
+const LINGER_RTOS = 4
+const MIN_LINGER_US = 1_000_000
+const MAX_LINGER_US = 10_000_000
+
+const NOOP_LOG: TraceLogger = Object.assign(() => {}, { trace: () => {}, enabled: false })
+
+export class Connection {
+  readonly recvId: number
+  readonly sendId: number
+  readonly isInitiator: boolean
+  readonly stats: ConnectionStats = {
+    packetsSent: 0,
+    packetsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    duplicatesReceived: 0,
+    outOfOrderReceived: 0,
+    acksSent: 0,
+    windowCuts: 0
+  }
+
+  private stateValue: ConnState
+  private readonly config: Readonly<ConnectionConfig>
+  private readonly log: TraceLogger
+  private readonly timers = new TimerTable()
+  private readonly rtt: RttEstimator
+  private readonly cc: CongestionController
+  private readonly events: ConnectionEvent[] = []
+
+  // --- send side
+  private readonly out: SendBuffer
+  private readonly writeQueue = new ByteQueue()
+  /** payload bytes of sequenced packets not yet cumulatively acknowledged */
+  private unackedBytes = 0
+  private bytesInFlight = 0
+  private lostCount = 0
+  private sendOrder = 0
+  private maxPayload: number
+  private peerWindow: number
+  private endQueued = false
+  private finSeq: number | undefined
+  private finAcked = false
+  /** the sequence number beyond which a loss starts a new window cut (one cut per RTT) */
+  private recoveryPoint: number
+  private dupAcks = 0
+  private cwndLimited = false
+  private writeBlocked = false
+  private probeAllowed = false
+  private resetPending = false
+
+  // --- receive side
+  private readonly recv: RecvBuffer
+  private remoteFinSeq: number | undefined
+  private remoteEnded = false
+  /** microseconds between the peer's timestamp and our receipt of its latest packet (wire value) */
+  private replyMicro = 0
+  private ackNow = false
+  private unackedPackets = 0
+  private lastAdvertisedWindow: number
+  private readablePending = false
+  private readonly sackScratch = new Uint8Array(MAX_SACK_BYTES)
+
+  // --- handshake
+  /** SYN_SENT: acceptor packets that came before the SYN-ACK */
+  private earlyPackets: Packet[] = []
+  /** acceptor: sequence number of the initiator's SYN, answered by the stored SYN-ACK */
+  private readonly synSeq: number | undefined
+  /** acceptor: our initial sequence number, the seq_nr of the SYN-ACK */
+  private readonly isn: number
+  private synAckPending = false
+  /** the peer proved it receives at its address (a valid SYN-ACK, or a valid packet after our SYN-ACK) */
+  private confirmed = false
+
+  private closeReason: CloseReason | undefined
+
+  private constructor (init: ConnectionInit, recvId: number, sendId: number, initiator: boolean, isn: number, ackNr: number, synSeq?: number) {
+    this.config = init.config
+    this.log = init.log ?? NOOP_LOG
+    this.recvId = recvId
+    this.sendId = sendId
+    this.isInitiator = initiator
+    this.isn = isn
+    this.synSeq = synSeq
+    this.stateValue = initiator ? ConnState.SynSent : ConnState.SynRecv
+    this.rtt = new RttEstimator(init.config.minRto, init.config.maxRto)
+    this.maxPayload = maxPayloadFor(init.config.packetSize)
+    this.cc = init.congestionController ?? new Ledbat({
+      mss: this.maxPayload,
+      targetDelay: init.config.targetDelay,
+      gain: init.config.gain,
+      maxWindow: (SendBuffer.CAPACITY - 2) * this.maxPayload
+    })
+    this.out = new SendBuffer(isn)
+    this.recoveryPoint = isn
+    this.recv = new RecvBuffer(ackNr, init.config.recvBufferSize)
+    this.lastAdvertisedWindow = this.recv.window
+    this.peerWindow = init.config.recvBufferSize
+  }
+
+  /** Opens a connection: queues the SYN. Poll it out with {@link pollTransmit}. */
+  static connect (init: ConnectInit): Connection {
+    const isn = randomU16(init.randomBytes)
+    const conn = new Connection(init, init.recvId, (init.recvId + 1) & 0xffff, true, isn, 0)
+    const syn = conn.out.push(PacketType.Syn, new Uint8Array(0))
+    syn.lost = true
+    conn.lostCount = 1
+    conn.timers.set(Timer.Handshake, init.now + init.config.connectTimeout)
+    conn.log('connect recv_id=%d isn=%d', conn.recvId, isn)
+    return conn
+  }
+
+  /**
+   * Accepts a SYN. The connection may send data at once; the SYN-ACK (an ST_STATE carrying our
+   * initial sequence number) goes out first and is resent unchanged for every duplicate SYN.
+   */
+  static accept (init: AcceptInit): Connection {
+    const syn = init.syn
+    const isn = randomU16(init.randomBytes)
+    const conn = new Connection(init, (syn.connectionId + 1) & 0xffff, syn.connectionId, false, isn, syn.seqNr, syn.seqNr)
+    conn.peerWindow = syn.wndSize
+    conn.replyMicro = u32Sub(wireTimestamp(init.now), syn.timestamp)
+    conn.synAckPending = true
+    conn.timers.set(Timer.Handshake, init.now + init.config.handshakeTimeout)
+    conn.touchReceived(init.now)
+    conn.log('accept recv_id=%d isn=%d syn_seq=%d', conn.recvId, isn, syn.seqNr)
+    conn.events.push({ type: 'connected' })
+    return conn
+  }
+
+  get state (): ConnState {
+    return this.stateValue
+  }
+
+  /** Closed, with nothing left to send: the owner may forget the connection */
+  get isDrained (): boolean {
+    return this.stateValue === ConnState.Closed && !this.resetPending
+  }
+
+  /** The peer has shown it receives at its address (SYN-ACK received, or a packet after ours) */
+  get isConfirmed (): boolean {
+    return this.confirmed
+  }
+
+  get isClosed (): boolean {
+    return this.stateValue >= ConnState.Linger
+  }
+
+  /** Bytes written and not yet acknowledged by the peer */
+  get bufferedAmount (): number {
+    return this.writeQueue.length + this.unackedBytes
+  }
+
+  /** Bytes received in order and not yet read */
+  get readableLength (): number {
+    return this.recv.unread
+  }
+
+  /** The application may still write */
+  get isWritable (): boolean {
+    return !this.endQueued && this.stateValue < ConnState.FinSent
+  }
+
+  get congestionWindow (): number {
+    return this.cc.window
+  }
+
+  get queuingDelay (): Duration {
+    return this.cc.queuingDelay
+  }
+
+  get smoothedRtt (): Duration | undefined {
+    return this.rtt.srtt
+  }
+
+  get retransmissionTimeout (): Duration {
+    return this.rtt.rto
+  }
+
+  get flight (): number {
+    return this.bytesInFlight
+  }
+
+  get receiveWindow (): number {
+    return this.recv.window
+  }
+
+  // ---------------------------------------------------------------- application commands
+
+  /**
+   * Queues bytes to send. Every byte is kept (none is ever dropped); the return value says whether
+   * the caller may keep writing (false once the send buffer is full: wait for `writable`).
+   */
+  write (now: Instant, bytes: Uint8Array): boolean {
+    if (!this.isWritable) {
+      throw new ConnectionStateError(`cannot write in state ${stateName(this.stateValue)}${this.endQueued ? ' after end()' : ''}`)
+    }
+    this.writeQueue.push(bytes)
+    const ok = this.bufferedAmount < this.config.sendBufferSize
+    if (!ok) {
+      this.writeBlocked = true
+    }
+    return ok
+  }
+
+  /** Finishes our side: a FIN follows the last written byte. Reading goes on until the peer's FIN. */
+  end (now: Instant): void {
+    if (this.endQueued || this.stateValue >= ConnState.Linger) {
+      return
+    }
+    this.endQueued = true
+    if (this.stateValue === ConnState.Connected || this.stateValue === ConnState.SynRecv) {
+      this.setState(ConnState.FinSent)
+    }
+  }
+
+  /** Aborts: sends ST_RESET and closes at once with reason `aborted` */
+  reset (now: Instant): void {
+    if (this.stateValue >= ConnState.Linger) {
+      return
+    }
+    this.resetPending = true
+    this.close('aborted', 'reset by the application')
+  }
+
+  /** Takes the next chunk of in-order received data (at most `max` bytes) */
+  read (now: Instant, max?: number): Uint8Array | undefined {
+    const chunk = this.recv.read(max)
+    if (chunk == null) {
+      return undefined
+    }
+    if (this.stateValue < ConnState.Linger) {
+      // reopening a window that had closed: tell the sender, it may be stalled on it
+      const quarter = this.config.recvBufferSize / 4
+      if (this.lastAdvertisedWindow < quarter && this.recv.window >= 2 * quarter) {
+        this.ackNow = true
+      }
+    }
+    return chunk
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  handlePacket (now: Instant, p: Packet): void {
+    if (this.stateValue === ConnState.Closed) {
+      return
+    }
+    this.stats.packetsReceived++
+    if (this.log.enabled === true) {
+      this.log.trace('recv %s', stringifyPacket(p))
+    }
+
+    if (p.type === PacketType.Reset) {
+      this.handleReset(p)
+      return
+    }
+
+    if (p.type === PacketType.Syn) {
+      // BEP 29: a duplicate SYN means our SYN-ACK was lost; answer with the very same one
+      if (!this.isInitiator && p.seqNr === this.synSeq && this.stateValue < ConnState.Linger) {
+        this.synAckPending = true
+        this.touchReceived(now)
+      }
+      return
+    }
+
+    if (this.stateValue === ConnState.SynSent) {
+      if (!this.handleSynSentPacket(now, p)) {
+        return
+      }
+    }
+
+    // ack_nr must acknowledge something we really sent: blind injection and reflection defence
+    const ackAhead = seqDiff(p.ackNr, seqAdd(this.out.nxt, -1))
+    const ackBehind = seqDiff(p.ackNr, seqAdd(this.out.una, -1))
+    if (ackAhead > 0 || ackBehind < -SendBuffer.CAPACITY) {
+      this.log.trace('drop: ack_nr %d outside [%d, %d]', p.ackNr, seqAdd(this.out.una, -1), seqAdd(this.out.nxt, -1))
+      return
+    }
+
+    this.touchReceived(now)
+    this.replyMicro = u32Sub(wireTimestamp(now), p.timestamp)
+
+    if (!this.confirmed) {
+      // the initiator answered from its address: the handshake is confirmed
+      this.confirmed = true
+      this.timers.stop(Timer.Handshake)
+      if (this.stateValue === ConnState.SynRecv) {
+        this.setState(ConnState.Connected)
+      }
+    }
+
+    this.peerWindow = p.wndSize
+    this.processAck(now, p)
+
+    // processAck may have closed the connection
+    if ((this.stateValue as ConnState) === ConnState.Closed) {
+      return
+    }
+    if (p.type === PacketType.Data || p.type === PacketType.Fin) {
+      this.processData(now, p)
+    }
+    if (this.peerWindow >= this.maxPayload || this.bytesInFlight > 0) {
+      this.timers.stop(Timer.WindowProbe)
+    }
+    this.checkFinished(now)
+
+    if (this.confirmed && this.earlyPackets.length > 0) {
+      // the SYN-ACK has placed the acceptor's sequence space: now the early data fits
+      const early = this.earlyPackets
+      this.earlyPackets = []
+      for (const e of early) {
+        this.handlePacket(now, e)
+      }
+    }
+  }
+
+  handleTimeout (now: Instant): void {
+    for (const timer of ALL_TIMERS) {
+      if (!this.timers.isExpired(timer, now)) {
+        continue
+      }
+      this.timers.stop(timer)
+      this.log.trace('timeout timer=%s', timerName(timer))
+      switch (timer) {
+        case Timer.Retransmit:
+          this.onRetransmitTimeout(now)
+          break
+        case Timer.DelayedAck:
+          this.ackNow = true
+          break
+        case Timer.KeepAlive:
+          this.ackNow = true
+          break
+        case Timer.Idle:
+          this.close('timed-out', `nothing received for ${Math.round(this.config.idleTimeout / 1000)} ms`)
+          break
+        case Timer.Linger:
+          this.setState(ConnState.Closed)
+          break
+        case Timer.Handshake:
+          this.close('timed-out', this.isInitiator && this.stateValue === ConnState.SynSent
+            ? `no answer to SYN within ${Math.round(this.config.connectTimeout / 1000)} ms`
+            : `half-open connection not confirmed within ${Math.round(this.config.handshakeTimeout / 1000)} ms`)
+          break
+        case Timer.WindowProbe:
+          this.probeAllowed = true
+          break
+      }
+      if (this.stateValue === ConnState.Closed && !this.resetPending) {
+        return
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  /** The next datagram to send, or undefined */
+  pollTransmit (now: Instant): Transmit | undefined {
+    if (this.resetPending) {
+      this.resetPending = false
+      return this.buildControl(now, PacketType.Reset, this.out.nxt)
+    }
+    if (this.stateValue === ConnState.Closed) {
+      return undefined
+    }
+    if (this.synAckPending) {
+      this.synAckPending = false
+      return this.buildControl(now, PacketType.State, this.isn, this.synSeq)
+    }
+    if (this.stateValue === ConnState.SynSent) {
+      const syn = this.out.get(this.out.una)
+      if (syn?.lost === true) {
+        return this.transmitPacket(now, syn)
+      }
+      return undefined
+    }
+    if (this.stateValue !== ConnState.Linger) {
+      const pkt = this.nextToSend(now)
+      if (pkt != null) {
+        return this.transmitPacket(now, pkt)
+      }
+    }
+    if (this.ackNow) {
+      this.stats.acksSent++
+      return this.buildControl(now, PacketType.State, this.out.nxt)
+    }
+    return undefined
+  }
+
+  /** Earliest time {@link handleTimeout} must be called, or undefined */
+  pollTimeout (): Instant | undefined {
+    return this.timers.next()
+  }
+
+  pollEvent (): ConnectionEvent | undefined {
+    const ev = this.events.shift()
+    if (ev?.type === 'readable') {
+      this.readablePending = false
+    }
+    return ev
+  }
+
+  get hasEvents (): boolean {
+    return this.events.length > 0
+  }
+
+  // ---------------------------------------------------------------- handshake
+
+  /** SYN_SENT: returns true when the packet completed the handshake and should be processed further */
+  private handleSynSentPacket (now: Instant, p: Packet): boolean {
+    const synSeq = this.out.una
+    if (p.ackNr !== synSeq) {
+      return false
+    }
+    if (p.type !== PacketType.State) {
+      // the acceptor sent data first and its SYN-ACK was lost: keep the data, and ask for the
+      // SYN-ACK again at once rather than after a retransmission timeout. The acceptor's first
+      // sequence number is only known from the SYN-ACK, so the data cannot be placed yet.
+      if (this.earlyPackets.length < MAX_EARLY_PACKETS) {
+        this.earlyPackets.push(p)
+      }
+      const syn = this.out.get(synSeq)
+      if (syn != null && !syn.lost && syn.inFlight) {
+        syn.lost = true
+        syn.inFlight = false
+        this.lostCount++
+      }
+      return false
+    }
+    // SYN-ACK: BEP 29, the acceptor's data starts at the SYN-ACK's seq_nr
+    this.recv.ackNr = seqAdd(p.seqNr, -1)
+    this.timers.stop(Timer.Handshake)
+    this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)
+    this.events.push({ type: 'connected' })
+    this.confirmed = true
+    return true
+  }
+
+  // ---------------------------------------------------------------- acknowledgements
+
+  private processAck (now: Instant, p: Packet): void {
+    let bytesAcked = 0
+    let rttSample = -1
+    let maxAckedOrder = -1
+    let advanced = false
+
+    // cumulative part
+    const ackNr = p.ackNr
+    if (seqDiff(ackNr, this.out.una) >= 0) {
+      while (!this.out.isEmpty && seqDiff(ackNr, this.out.una) >= 0) {
+        const pkt = this.out.shift() as OutPacket
+        if (!pkt.sacked) {
+          bytesAcked += pkt.payload.byteLength
+          if (pkt.transmissions === 1) {
+            rttSample = now - pkt.sentAt
+          }
+          if (pkt.sendOrder > maxAckedOrder) {
+            maxAckedOrder = pkt.sendOrder
+          }
+        }
+        this.forget(pkt)
+        if (pkt.type === PacketType.Fin) {
+          this.finAcked = true
+        }
+      }
+      advanced = true
+      this.dupAcks = 0
+    } else if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null) {
+      // RFC 5681 duplicate ACK (only pure ACKs count; a SACK says more, see below)
+      if (++this.dupAcks === DUP_THRESH) {
+        const first = this.out.get(this.out.una)
+        if (first != null && !first.lost && !first.sacked) {
+          this.markLost(first)
+          this.stats.fastRetransmits++
+          this.onCongestionSignal(now, first.seq)
+        }
+      }
+    }
+
+    // selective part: bit i acknowledges ack_nr + 2 + i
+    if (p.sack != null) {
+      const sack = p.sack
+      const bits = sack.byteLength * 8
+      const base = seqAdd(ackNr, 2)
+      for (let i = 0; i < bits; i++) {
+        if ((sack[i >> 3] & (1 << (i & 7))) === 0) {
+          continue
+        }
+        const seq = seqAdd(base, i)
+        if (seqDiff(seq, this.out.nxt) >= 0) {
+          break
+        }
+        const pkt = this.out.get(seq)
+        if (pkt == null || pkt.sacked) {
+          continue
+        }
+        pkt.sacked = true
+        bytesAcked += pkt.payload.byteLength
+        if (pkt.transmissions === 1) {
+          rttSample = now - pkt.sentAt
+        }
+        if (pkt.sendOrder > maxAckedOrder) {
+          maxAckedOrder = pkt.sendOrder
+        }
+        if (pkt.inFlight) {
+          pkt.inFlight = false
+          this.bytesInFlight -= pkt.payload.byteLength
+        }
+        if (pkt.lost) {
+          pkt.lost = false
+          this.lostCount--
+        }
+      }
+    }
+
+    if (maxAckedOrder >= 0) {
+      this.detectLosses(now, maxAckedOrder)
+    }
+
+    if (rttSample >= 0) {
+      this.rtt.update(rttSample)
+    }
+
+    const delaySample = p.timestampDiff === 0 || p.timestampDiff === BOGUS_TIMESTAMP_DIFF ? undefined : p.timestampDiff
+    this.cc.onAck(now, {
+      bytesAcked,
+      delaySample,
+      reverseDelaySample: p.timestamp === 0 ? undefined : this.replyMicro,
+      rtt: this.rtt.srtt,
+      cwndLimited: this.cwndLimited
+    })
+    if (bytesAcked > 0) {
+      this.cwndLimited = false
+    }
+
+    if (this.out.isEmpty) {
+      this.timers.stop(Timer.Retransmit)
+    } else if (advanced) {
+      // RFC 6298 (5.3): restart the timer when new data is acknowledged
+      this.timers.set(Timer.Retransmit, now + this.rtt.rto)
+    }
+
+    if (this.writeBlocked && this.bufferedAmount < this.config.sendBufferSize && this.isWritable) {
+      this.writeBlocked = false
+      this.events.push({ type: 'writable' })
+    }
+  }
+
+  /** RFC 6675-style: a packet is lost once a packet sent DUP_THRESH transmissions after it was acknowledged */
+  private detectLosses (now: Instant, maxAckedOrder: number): void {
+    let firstLost: number | undefined
+    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
+      const pkt = this.out.get(seq) as OutPacket
+      if (pkt.sacked || pkt.lost || !pkt.inFlight) {
+        continue
+      }
+      if (maxAckedOrder - pkt.sendOrder < DUP_THRESH) {
+        if (pkt.transmissions === 1) {
+          // first transmissions go out in sequence order: nothing later can qualify
+          break
+        }
+        continue
+      }
+      this.markLost(pkt)
+      this.stats.fastRetransmits++
+      firstLost ??= pkt.seq
+    }
+    if (firstLost != null) {
+      this.onCongestionSignal(now, firstLost)
+    }
+  }
+
+  /** At most one window cut per round trip: losses of packets sent before the last cut are part of it */
+  private onCongestionSignal (now: Instant, lostSeq: number): void {
+    if (seqDiff(lostSeq, this.recoveryPoint) < 0) {
+      return
+    }
+    this.recoveryPoint = this.out.nxt
+    this.cc.onLoss(now)
+    this.stats.windowCuts++
+  }
+
+  private markLost (pkt: OutPacket): void {
+    if (pkt.inFlight) {
+      pkt.inFlight = false
+      this.bytesInFlight -= pkt.payload.byteLength
+    }
+    if (!pkt.lost) {
+      pkt.lost = true
+      this.lostCount++
+    }
+  }
+
+  /** Drops a cumulatively acknowledged packet from the accounting */
+  private forget (pkt: OutPacket): void {
+    if (pkt.inFlight) {
+      this.bytesInFlight -= pkt.payload.byteLength
+    }
+    if (pkt.lost) {
+      this.lostCount--
+    }
+    this.unackedBytes -= pkt.payload.byteLength
+  }
+
+  private onRetransmitTimeout (now: Instant): void {
+    if (this.out.isEmpty) {
+      return
+    }
+    this.stats.timeouts++
+    if (this.stateValue === ConnState.SynSent) {
+      // the connect deadline (Timer.Handshake) bounds SYN retransmissions
+      this.rtt.backoff()
+      const syn = this.out.get(this.out.una) as OutPacket
+      this.markLost(syn)
+      return
+    }
+    if (this.rtt.consecutiveBackoffs >= this.config.maxRetransmits) {
+      this.close('timed-out', `no acknowledgement after ${this.rtt.consecutiveBackoffs + 1} retransmissions`)
+      return
+    }
+    this.rtt.backoff()
+    this.cc.onTimeout(now)
+    this.stats.windowCuts++
+    // every packet not selectively acknowledged is presumed lost; they go out again as the
+    // window (back to one packet) allows, oldest first
+    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
+      const pkt = this.out.get(seq) as OutPacket
+      if (!pkt.sacked) {
+        this.markLost(pkt)
+      }
+    }
+    this.recoveryPoint = this.out.nxt
+    this.dupAcks = 0
+  }
+
+  // ---------------------------------------------------------------- received data
+
+  private processData (now: Instant, p: Packet): void {
+    if (p.type === PacketType.Fin && this.remoteFinSeq == null) {
+      if (seqDiff(p.seqNr, this.recv.ackNr) > 0) {
+        this.remoteFinSeq = p.seqNr
+      }
+    }
+    if (this.remoteFinSeq != null && seqDiff(p.seqNr, this.remoteFinSeq) > 0) {
+      // nothing follows a FIN
+      this.ackNow = true
+      return
+    }
+    const before = this.recv.unread
+    const result = this.recv.insert(p.seqNr, p.payload)
+    switch (result) {
+      case InsertResult.InOrder:
+        this.stats.bytesReceived += p.payload.byteLength
+        if (this.recv.unread > before && !this.readablePending) {
+          this.readablePending = true
+          this.events.push({ type: 'readable' })
+        }
+        if (this.remoteFinSeq != null && this.recv.ackNr === this.remoteFinSeq && !this.remoteEnded) {
+          this.remoteEnded = true
+          this.events.push({ type: 'end' })
+          this.ackNow = true
+        }
+        if (this.recv.outOfOrder > 0 || ++this.unackedPackets >= ACK_EVERY_PACKETS || this.config.delayedAck === 0) {
+          this.ackNow = true
+        } else if (!this.timers.isSet(Timer.DelayedAck)) {
+          this.timers.set(Timer.DelayedAck, now + this.config.delayedAck)
+        }
+        break
+      case InsertResult.OutOfOrder:
+        this.stats.bytesReceived += p.payload.byteLength
+        this.stats.outOfOrderReceived++
+        this.ackNow = true
+        break
+      case InsertResult.Duplicate:
+        this.stats.duplicatesReceived++
+        this.ackNow = true
+        break
+      case InsertResult.Dropped:
+        this.ackNow = true
+        break
+    }
+  }
+
+  private handleReset (p: Packet): void {
+    // the RST must name this connection (checked by the endpoint) and acknowledge something near
+    // what we sent; libutp answers unknown packets with ack_nr = their seq_nr
+    const d = seqDiff(p.ackNr, this.out.nxt)
+    if (d > 0 || d < -SendBuffer.CAPACITY - 1) {
+      this.log.trace('drop: RST ack_nr %d does not match our sequence space', p.ackNr)
+      return
+    }
+    if (this.stateValue === ConnState.SynSent) {
+      this.close('refused', 'connection refused by the peer (ST_RESET)')
+      return
+    }
+    if (this.remoteEnded && this.writeQueue.length === 0 && this.unackedBytes === 0) {
+      // the peer finished, has all our data, and forgot the connection before acknowledging our
+      // FIN: that is a graceful close that lost its last ACK
+      this.close('closed', 'peer closed (ST_RESET after FIN)')
+      return
+    }
+    this.close('reset', 'connection reset by the peer (ST_RESET)')
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** The next sequenced packet the windows allow, creating it from written data if needed */
+  private nextToSend (now: Instant): OutPacket | undefined {
+    const windowLimit = Math.min(this.cc.window, this.peerWindow)
+    const synRecvLimited = !this.confirmed && this.out.count >= SYN_RECV_MAX_PACKETS
+
+    // retransmissions first, oldest first
+    if (this.lostCount > 0) {
+      for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
+        const pkt = this.out.get(seq) as OutPacket
+        if (!pkt.lost) {
+          continue
+        }
+        if (this.bytesInFlight === 0 || this.bytesInFlight + pkt.payload.byteLength <= windowLimit || this.takeProbe()) {
+          return pkt
+        }
+        this.noteBlocked(now, windowLimit)
+        return undefined
+      }
+    }
+
+    if (synRecvLimited || this.out.isFull) {
+      return undefined
+    }
+
+    const pending = this.writeQueue.length
+    if (pending > 0) {
+      const room = windowLimit - this.bytesInFlight
+      let size = Math.min(this.maxPayload, pending)
+      if (room < size) {
+        if (this.bytesInFlight === 0 && room > 0) {
+          // nothing in flight: send what fits rather than stall
+          size = room
+        } else if (this.takeProbe()) {
+          size = Math.min(size, this.maxPayload)
+        } else {
+          this.noteBlocked(now, windowLimit)
+          return undefined
+        }
+      }
+      const payload = this.writeQueue.take(size)
+      this.unackedBytes += payload.byteLength
+      return this.out.push(PacketType.Data, payload)
+    }
+
+    if (this.endQueued && this.finSeq == null) {
+      const fin = this.out.push(PacketType.Fin, new Uint8Array(0))
+      this.finSeq = fin.seq
+      return fin
+    }
+    return undefined
+  }
+
+  /** Records why sending stopped: growth is only allowed when the congestion window is the limit */
+  private noteBlocked (now: Instant, windowLimit: number): void {
+    if (windowLimit === this.cc.window) {
+      this.cwndLimited = true
+    } else if (this.bytesInFlight === 0 && !this.timers.isSet(Timer.WindowProbe)) {
+      // the peer's window is closed and nothing is in flight to bring an update: probe later
+      this.timers.set(Timer.WindowProbe, now + this.rtt.rto)
+    }
+  }
+
+  private takeProbe (): boolean {
+    if (!this.probeAllowed) {
+      return false
+    }
+    this.probeAllowed = false
+    return true
+  }
+
+  private transmitPacket (now: Instant, pkt: OutPacket): Transmit {
+    if (pkt.transmissions > 0) {
+      this.stats.retransmits++
+    }
+    if (pkt.lost) {
+      pkt.lost = false
+      this.lostCount--
+    }
+    pkt.transmissions++
+    pkt.sentAt = now
+    pkt.sendOrder = ++this.sendOrder
+    if (!pkt.inFlight) {
+      pkt.inFlight = true
+      this.bytesInFlight += pkt.payload.byteLength
+    }
+    if (!this.timers.isSet(Timer.Retransmit)) {
+      this.timers.set(Timer.Retransmit, now + this.rtt.rto)
+    }
+    this.stats.bytesSent += pkt.payload.byteLength
+    const sackRoom = this.config.packetSize - HEADER_SIZE - 2 - pkt.payload.byteLength
+    return this.build(now, pkt.type, pkt.seq, this.recv.ackNr, pkt.payload, Math.min(MAX_SACK_BYTES, sackRoom - (sackRoom % 4)))
+  }
+
+  private buildControl (now: Instant, type: PacketType, seq: number, ackNr = this.recv.ackNr): Transmit {
+    return this.build(now, type, seq, ackNr, EMPTY, MAX_SACK_BYTES)
+  }
+
+  private build (now: Instant, type: PacketType, seq: number, ackNr: number, payload: Uint8Array, maxSack: number): Transmit {
+    const sackBytes = type === PacketType.Syn || type === PacketType.Reset || maxSack < 4
+      ? 0
+      : this.recv.writeSack(this.sackScratch, maxSack)
+    const window = this.recv.window
+    const fields = {
+      type,
+      connectionId: type === PacketType.Syn ? this.recvId : this.sendId,
+      timestamp: wireTimestamp(now),
+      timestampDiff: this.replyMicro,
+      wndSize: window,
+      seqNr: seq,
+      ackNr: type === PacketType.Syn ? 0 : ackNr
+    }
+    const header = new Uint8Array(headerSize(sackBytes))
+    encodeHeader(header, 0, fields, this.sackScratch, sackBytes)
+    this.lastAdvertisedWindow = window
+    this.ackNow = false
+    this.unackedPackets = 0
+    this.timers.stop(Timer.DelayedAck)
+    if (this.config.keepAliveInterval > 0 && this.stateValue < ConnState.Linger) {
+      this.timers.set(Timer.KeepAlive, now + this.config.keepAliveInterval)
+    }
+    this.stats.packetsSent++
+    if (this.log.enabled === true) {
+      this.log.trace('send %s', stringifyPacket({ ...fields, sack: sackBytes > 0 ? this.sackScratch.subarray(0, sackBytes) : undefined, payload }))
+    }
+    return { header, payload }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  private touchReceived (now: Instant): void {
+    if (this.config.idleTimeout > 0 && this.stateValue < ConnState.Linger) {
+      this.timers.set(Timer.Idle, now + this.config.idleTimeout)
+    }
+  }
+
+  /** Both directions finished and acknowledged: linger, then close */
+  private checkFinished (now: Instant): void {
+    if (this.stateValue !== ConnState.FinSent || !this.finAcked || !this.remoteEnded) {
+      return
+    }
+    const linger = Math.min(MAX_LINGER_US, Math.max(MIN_LINGER_US, LINGER_RTOS * this.rtt.rto))
+    this.timers.stopAll()
+    this.timers.set(Timer.Linger, now + linger)
+    this.setState(ConnState.Linger)
+    this.releaseBuffers()
+    this.closeReason = 'closed'
+    this.events.push({ type: 'closed', reason: 'closed', message: 'both sides finished' })
+  }
+
+  private close (reason: CloseReason, message: string): void {
+    if (this.stateValue === ConnState.Closed) {
+      return
+    }
+    const wasLingering = this.stateValue === ConnState.Linger
+    this.timers.stopAll()
+    this.setState(ConnState.Closed)
+    this.releaseBuffers()
+    if (!wasLingering) {
+      this.closeReason = reason
+      this.log('closed reason=%s: %s', reason, message)
+      this.events.push({ type: 'closed', reason, message })
+    }
+  }
+
+  private releaseBuffers (): void {
+    this.writeQueue.clear()
+    this.out.clear()
+    this.unackedBytes = 0
+    this.bytesInFlight = 0
+    this.lostCount = 0
+    this.earlyPackets = []
+  }
+
+  /** Why the connection closed, once it has */
+  get reason (): CloseReason | undefined {
+    return this.closeReason
+  }
+
+  private setState (next: ConnState): void {
+    if (next === this.stateValue) {
+      return
+    }
+    this.log('state=%s=>%s', stateName(this.stateValue), stateName(next))
+    this.stateValue = next
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** Payload bytes per packet: the datagram minus the header and room for a 4-byte selective ACK */
+export function maxPayloadFor (packetSize: number): number {
+  return packetSize - HEADER_SIZE - 2 - 4
+}
+
+function randomU16 (randomBytes: (buf: Uint8Array) => void): number {
+  const b = new Uint8Array(2)
+  randomBytes(b)
+  return (b[0] << 8) | b[1]
+}
+

@@ -1,0 +1,373 @@
+/**
+ * The sans-IO side of one UDP socket: demultiplexes datagrams to connections by (remote address,
+ * connection id), accepts SYNs when listening, answers strays with a rate-limited ST_RESET and
+ * keeps every connection's deadline in one heap, so the owner needs a single timer.
+ *
+ * Calling protocol (the same as {@link Connection}): after {@link Endpoint.handle},
+ * {@link Endpoint.handleTimeout}, {@link Endpoint.connect} or any application command on a
+ * connection, drain {@link Endpoint.pollTransmit}, then read {@link Endpoint.pollTimeout}, then
+ * drain {@link Endpoint.pollEvent}.
+ */
+
+import { resolveConnectionConfig } from './config.ts'
+import { Connection } from './connection.ts'
+import { DeadlineHeap } from './deadline-heap.ts'
+import { InvalidConfigError, InvalidPacketError } from './errors.ts'
+import { decodePacket, encodePacket, PacketType } from './packet.ts'
+import { wireTimestamp } from './time.ts'
+import type { ConnectionConfig } from './config.ts'
+import type { CongestionController } from './congestion/controller.ts'
+import type { ConnectionEvent, TraceLogger, Transmit } from './connection.ts'
+import type { HeapEntry } from './deadline-heap.ts'
+import type { Packet } from './packet.ts'
+import type { Instant } from './time.ts'
+
+/** A peer's UDP address; `address` is an IP literal */
+export interface RemoteAddress {
+  address: string
+  port: number
+}
+
+export interface EndpointInit {
+  /** fills a buffer with cryptographically strong random bytes */
+  randomBytes(buf: Uint8Array): void
+  /** settings for every connection of this endpoint */
+  config?: Partial<ConnectionConfig>
+  /**
+   * Most accepted connections that may be half-open (SYN seen, not yet confirmed by a second
+   * packet from the initiator) at once; further SYNs are dropped until some confirm or time out.
+   */
+  maxHalfOpen?: number
+  /** ST_RESET answers to unknown packets allowed per second (a burst of as many is allowed) */
+  resetRate?: number
+  log?: TraceLogger
+  /** per-connection logger factory */
+  connectionLog?(remote: RemoteAddress, recvId: number): TraceLogger
+  /** replaces LEDBAT for every connection (tests) */
+  congestionController?(): CongestionController
+}
+
+export const DEFAULT_MAX_HALF_OPEN = 1024
+export const DEFAULT_RESET_RATE = 100
+
+/** A connection with its place in the endpoint */
+export interface EndpointConnection extends HeapEntry {
+  readonly connection: Connection
+  readonly remote: RemoteAddress
+  readonly key: string
+  halfOpen: boolean
+  /** arbitrary owner data (the socket layer hangs its stream here) */
+  owner?: unknown
+}
+
+export type EndpointEvent =
+  | { type: 'incoming', connection: EndpointConnection }
+  | { type: 'connection', connection: EndpointConnection, event: ConnectionEvent }
+
+/** What {@link Endpoint.handle} did with a datagram */
+export type HandleResult =
+  /** not a uTP packet: the caller may hand it to another protocol sharing the port */
+  | 'not-utp'
+  /** delivered to a connection or accepted as a new one */
+  | 'handled'
+  /** a uTP packet that belongs nowhere (answered with ST_RESET when the rate allows) */
+  | 'unknown'
+  /** a SYN refused: not listening, or too many half-open connections */
+  | 'refused'
+
+export interface EndpointTransmit extends Transmit {
+  remote: RemoteAddress
+}
+
+interface StrayReply {
+  remote: RemoteAddress
+  bytes: Uint8Array
+}
+
+const NOOP_LOG: TraceLogger = Object.assign(() => {}, { trace: () => {}, enabled: false })
+const EMPTY = new Uint8Array(0)
+/** Attempts at finding a free connection id for a dial before giving up */
+const ID_ATTEMPTS = 64
+
+export class Endpoint {
+  listening = false
+  readonly config: Readonly<ConnectionConfig>
+  private readonly randomBytes: (buf: Uint8Array) => void
+  private readonly log: TraceLogger
+  private readonly connectionLog?: (remote: RemoteAddress, recvId: number) => TraceLogger
+  private readonly makeController?: () => CongestionController
+  private readonly connections = new Map<string, EndpointConnection>()
+  private readonly heap = new DeadlineHeap<EndpointConnection>()
+  private readonly dirty = new Set<EndpointConnection>()
+  private readonly withEvents = new Set<EndpointConnection>()
+  private readonly events: EndpointEvent[] = []
+  private readonly strays: StrayReply[] = []
+  private readonly maxHalfOpen: number
+  private halfOpenCount = 0
+  private readonly resetRate: number
+  private resetTokens: number
+  private resetRefilledAt = 0
+
+  constructor (init: EndpointInit) {
+    this.randomBytes = init.randomBytes
+    this.config = resolveConnectionConfig(init.config)
+    this.log = init.log ?? NOOP_LOG
+    this.connectionLog = init.connectionLog
+    this.makeController = init.congestionController
+    this.maxHalfOpen = init.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN
+    this.resetRate = init.resetRate ?? DEFAULT_RESET_RATE
+    this.resetTokens = this.resetRate
+    if (!Number.isInteger(this.maxHalfOpen) || this.maxHalfOpen < 0) {
+      throw new InvalidConfigError(`maxHalfOpen must be a non-negative integer, got ${this.maxHalfOpen}`)
+    }
+  }
+
+  /** Live connections (including lingering ones) */
+  get size (): number {
+    return this.connections.size
+  }
+
+  /** Accepted connections not yet confirmed by the initiator */
+  get halfOpen (): number {
+    return this.halfOpenCount
+  }
+
+  all (): IterableIterator<EndpointConnection> {
+    return this.connections.values()
+  }
+
+  /** Opens a connection to `remote`; its SYN comes out of {@link pollTransmit} */
+  connect (now: Instant, remote: RemoteAddress): EndpointConnection {
+    const idBytes = new Uint8Array(2)
+    for (let attempt = 0; attempt < ID_ATTEMPTS; attempt++) {
+      this.randomBytes(idBytes)
+      const recvId = (idBytes[0] << 8) | idBytes[1]
+      // keep clear of ids one away too: RSTs are matched on recv_id, recv_id + 1 and recv_id - 1
+      if (this.idInUse(remote, recvId - 1) || this.idInUse(remote, recvId) || this.idInUse(remote, recvId + 1) || this.idInUse(remote, recvId + 2)) {
+        continue
+      }
+      const connection = Connection.connect({
+        config: this.config,
+        randomBytes: this.randomBytes,
+        now,
+        recvId,
+        log: this.connectionLog?.(remote, recvId),
+        congestionController: this.makeController?.()
+      })
+      const entry = this.add(remote, recvId, connection)
+      this.touch(entry)
+      return entry
+    }
+    throw new InvalidConfigError(`no free connection id towards ${remote.address}:${remote.port}`)
+  }
+
+  /** Feeds one received datagram */
+  handle (now: Instant, remote: RemoteAddress, bytes: Uint8Array): HandleResult {
+    const packet = decodePacket(bytes)
+    if (packet instanceof InvalidPacketError) {
+      return 'not-utp'
+    }
+    if (packet.type === PacketType.Syn) {
+      return this.handleSyn(now, remote, packet)
+    }
+    const entry = this.lookup(remote, packet)
+    if (entry == null) {
+      this.log.trace('drop: no connection %s:%d id=%d type=%d', remote.address, remote.port, packet.connectionId, packet.type)
+      if (packet.type !== PacketType.Reset) {
+        this.replyReset(now, remote, packet)
+      }
+      return 'unknown'
+    }
+    entry.connection.handlePacket(now, packet)
+    this.touch(entry)
+    return 'handled'
+  }
+
+  /** Runs every connection whose deadline has passed */
+  handleTimeout (now: Instant): void {
+    while (true) {
+      const entry = this.heap.peek()
+      if (entry == null || entry.deadline > now) {
+        return
+      }
+      // remove first: touch() puts it back with its new deadline
+      this.heap.remove(entry)
+      entry.connection.handleTimeout(now)
+      this.touch(entry)
+    }
+  }
+
+  /** Marks a connection as possibly having work after an application command (write, end, read, reset) */
+  wake (entry: EndpointConnection): void {
+    this.touch(entry)
+  }
+
+  pollTransmit (now: Instant): EndpointTransmit | undefined {
+    const stray = this.strays.shift()
+    if (stray != null) {
+      return { remote: stray.remote, header: stray.bytes, payload: EMPTY }
+    }
+    for (const entry of this.dirty) {
+      const t = entry.connection.pollTransmit(now)
+      if (t != null) {
+        return { remote: entry.remote, header: t.header, payload: t.payload }
+      }
+      this.dirty.delete(entry)
+      this.refresh(entry)
+    }
+    return undefined
+  }
+
+  pollTimeout (): Instant | undefined {
+    return this.heap.peek()?.deadline
+  }
+
+  pollEvent (): EndpointEvent | undefined {
+    const ev = this.events.shift()
+    if (ev != null) {
+      return ev
+    }
+    for (const entry of this.withEvents) {
+      const event = entry.connection.pollEvent()
+      if (event != null) {
+        return { type: 'connection', connection: entry, event }
+      }
+      this.withEvents.delete(entry)
+      this.refresh(entry)
+    }
+    return undefined
+  }
+
+  // ----------------------------------------------------------------
+
+  private handleSyn (now: Instant, remote: RemoteAddress, syn: Packet): HandleResult {
+    const recvId = (syn.connectionId + 1) & 0xffff
+    const existing = this.connections.get(keyOf(remote, recvId))
+    if (existing != null) {
+      if (!existing.connection.isInitiator) {
+        // a retransmitted SYN: the connection answers with its stored SYN-ACK
+        existing.connection.handlePacket(now, syn)
+        this.touch(existing)
+        return 'handled'
+      }
+      this.log.trace('drop: SYN id=%d collides with an outgoing connection', syn.connectionId)
+      return 'unknown'
+    }
+    if (!this.listening) {
+      this.replyReset(now, remote, syn)
+      return 'refused'
+    }
+    if (this.halfOpenCount >= this.maxHalfOpen) {
+      this.log('drop: SYN from %s:%d, %d connections already half-open', remote.address, remote.port, this.halfOpenCount)
+      return 'refused'
+    }
+    const connection = Connection.accept({
+      config: this.config,
+      randomBytes: this.randomBytes,
+      now,
+      syn,
+      log: this.connectionLog?.(remote, recvId),
+      congestionController: this.makeController?.()
+    })
+    const entry = this.add(remote, recvId, connection)
+    entry.halfOpen = true
+    this.halfOpenCount++
+    this.events.push({ type: 'incoming', connection: entry })
+    this.touch(entry)
+    return 'handled'
+  }
+
+  private lookup (remote: RemoteAddress, p: Packet): EndpointConnection | undefined {
+    const id = p.connectionId
+    const direct = this.connections.get(keyOf(remote, id))
+    if (direct != null || p.type !== PacketType.Reset) {
+      return direct
+    }
+    // a peer that lost the connection answers with the id we sent with (our send id)
+    const acceptor = this.connections.get(keyOf(remote, (id + 1) & 0xffff))
+    if (acceptor?.connection.sendId === id) {
+      return acceptor
+    }
+    const initiator = this.connections.get(keyOf(remote, (id - 1) & 0xffff))
+    if (initiator?.connection.sendId === id) {
+      return initiator
+    }
+    return undefined
+  }
+
+  private replyReset (now: Instant, remote: RemoteAddress, p: Packet): void {
+    const elapsed = now - this.resetRefilledAt
+    if (elapsed > 0) {
+      this.resetTokens = Math.min(this.resetRate, this.resetTokens + elapsed * this.resetRate / 1_000_000)
+      this.resetRefilledAt = now
+    }
+    if (this.resetTokens < 1) {
+      return
+    }
+    this.resetTokens--
+    const seq = new Uint8Array(2)
+    this.randomBytes(seq)
+    this.strays.push({
+      remote,
+      bytes: encodePacket({
+        type: PacketType.Reset,
+        connectionId: p.connectionId,
+        timestamp: wireTimestamp(now),
+        timestampDiff: 0,
+        wndSize: 0,
+        seqNr: (seq[0] << 8) | seq[1],
+        ackNr: p.seqNr
+      })
+    })
+  }
+
+  private idInUse (remote: RemoteAddress, id: number): boolean {
+    return this.connections.has(keyOf(remote, id & 0xffff))
+  }
+
+  private add (remote: RemoteAddress, recvId: number, connection: Connection): EndpointConnection {
+    const entry: EndpointConnection = {
+      connection,
+      remote: { address: remote.address, port: remote.port },
+      key: keyOf(remote, recvId),
+      halfOpen: false,
+      deadline: Infinity,
+      heapIndex: -1
+    }
+    this.connections.set(entry.key, entry)
+    return entry
+  }
+
+  /** After any input to a connection: it may have packets, events and a new deadline */
+  private touch (entry: EndpointConnection): void {
+    this.dirty.add(entry)
+    if (entry.connection.hasEvents) {
+      this.withEvents.add(entry)
+    }
+    this.refresh(entry)
+  }
+
+  private refresh (entry: EndpointConnection): void {
+    const conn = entry.connection
+    if (entry.halfOpen && (conn.isConfirmed || conn.isClosed)) {
+      entry.halfOpen = false
+      this.halfOpenCount--
+    }
+    if (conn.hasEvents) {
+      this.withEvents.add(entry)
+    }
+    if (conn.isDrained && !conn.hasEvents && !this.dirty.has(entry)) {
+      this.heap.remove(entry)
+      this.withEvents.delete(entry)
+      if (this.connections.get(entry.key) === entry) {
+        this.connections.delete(entry.key)
+      }
+      return
+    }
+    this.heap.update(entry, conn.pollTimeout() ?? Infinity)
+  }
+}
+
+function keyOf (remote: RemoteAddress, id: number): string {
+  return `${remote.address}|${remote.port}|${id}`
+}
