@@ -98,6 +98,7 @@ export interface ConnectionStats {
   outOfOrderReceived: number
   acksSent: number
   windowCuts: number
+  spuriousRetransmits: number
 }
 
 export interface TraceLogger {
@@ -129,6 +130,8 @@ export interface AcceptInit extends ConnectionInit {
 const MAX_EARLY_PACKETS = 16
 /** RFC 6675 DupThresh: a packet is lost once three packets sent after it were acknowledged */
 const DUP_THRESH = 3
+/** An ACK this soon after a retransmission (as a fraction of the minimum RTT) must answer the original */
+const SPURIOUS_RTT_FRACTION = 0.75
 /** Unacknowledged packets held back by a delayed ACK */
 const ACK_EVERY_PACKETS = 2
 /** In SYN_RECV, before the initiator confirms its address, send at most this many packets (anti-amplification) */
@@ -157,7 +160,8 @@ export class Connection {
     duplicatesReceived: 0,
     outOfOrderReceived: 0,
     acksSent: 0,
-    windowCuts: 0
+    windowCuts: 0,
+    spuriousRetransmits: 0
   }
 
   private stateValue: ConnState
@@ -184,6 +188,15 @@ export class Connection {
   /** the sequence number beyond which a loss starts a new window cut (one cut per RTT) */
   private recoveryPoint: number
   private dupAcks = 0
+  /** RACK state: the most recently sent packet that was acknowledged, and its round trip */
+  private rackOrder = -1
+  private rackSentAt = 0
+  private rackRtt = 0
+  /** RACK reordering window, µs: 0 until the path shows reordering */
+  private reorderWindow = 0
+  /** first packet of the loss that caused the latest window cut, to undo the cut if it proves spurious */
+  private lastCutSeq: number | undefined
+  private readonly ackScratch = { bytes: 0, rttSample: -1, newestOrder: -1, newestSentAt: 0, spurious: false, undo: false }
   private cwndLimited = false
   private writeBlocked = false
   private probeAllowed = false
@@ -209,6 +222,8 @@ export class Connection {
   /** acceptor: our initial sequence number, the seq_nr of the SYN-ACK */
   private readonly isn: number
   private synAckPending = false
+  /** SYN_SENT: the SYN was resent at once because acceptor data showed the SYN-ACK lost (done once) */
+  private earlySynResent = false
   /** the peer proved it receives at its address (a valid SYN-ACK, or a valid packet after our SYN-ACK) */
   private confirmed = false
 
@@ -486,6 +501,9 @@ export class Connection {
         case Timer.WindowProbe:
           this.probeAllowed = true
           break
+        case Timer.Reorder:
+          this.detectLosses(now)
+          break
       }
       if (this.stateValue === ConnState.Closed && !this.resetPending) {
         return
@@ -561,10 +579,9 @@ export class Connection {
         this.earlyPackets.push(p)
       }
       const syn = this.out.get(synSeq)
-      if (syn != null && !syn.lost && syn.inFlight) {
-        syn.lost = true
-        syn.inFlight = false
-        this.lostCount++
+      if (syn != null && !syn.lost && !this.earlySynResent) {
+        this.earlySynResent = true
+        this.markLost(syn)
       }
       return false
     }
@@ -580,9 +597,13 @@ export class Connection {
   // ---------------------------------------------------------------- acknowledgements
 
   private processAck (now: Instant, p: Packet): void {
-    let bytesAcked = 0
-    let rttSample = -1
-    let maxAckedOrder = -1
+    const ack = this.ackScratch
+    ack.bytes = 0
+    ack.rttSample = -1
+    ack.newestOrder = -1
+    ack.newestSentAt = 0
+    ack.spurious = false
+    ack.undo = false
     let advanced = false
 
     // cumulative part
@@ -591,13 +612,7 @@ export class Connection {
       while (!this.out.isEmpty && seqDiff(ackNr, this.out.una) >= 0) {
         const pkt = this.out.shift() as OutPacket
         if (!pkt.sacked) {
-          bytesAcked += pkt.payload.byteLength
-          if (pkt.transmissions === 1) {
-            rttSample = now - pkt.sentAt
-          }
-          if (pkt.sendOrder > maxAckedOrder) {
-            maxAckedOrder = pkt.sendOrder
-          }
+          this.noteAcked(now, pkt)
         }
         this.forget(pkt)
         if (pkt.type === PacketType.Fin) {
@@ -636,13 +651,7 @@ export class Connection {
           continue
         }
         pkt.sacked = true
-        bytesAcked += pkt.payload.byteLength
-        if (pkt.transmissions === 1) {
-          rttSample = now - pkt.sentAt
-        }
-        if (pkt.sendOrder > maxAckedOrder) {
-          maxAckedOrder = pkt.sendOrder
-        }
+        this.noteAcked(now, pkt)
         if (pkt.inFlight) {
           pkt.inFlight = false
           this.bytesInFlight -= pkt.payload.byteLength
@@ -654,28 +663,36 @@ export class Connection {
       }
     }
 
-    if (maxAckedOrder >= 0) {
-      this.detectLosses(now, maxAckedOrder)
+    if (ack.rttSample >= 0) {
+      this.rtt.update(ack.rttSample)
     }
-
-    if (rttSample >= 0) {
-      this.rtt.update(rttSample)
+    if (ack.spurious) {
+      this.onSpuriousRetransmit(now, ack.undo)
+    }
+    if (ack.newestOrder > this.rackOrder) {
+      this.rackOrder = ack.newestOrder
+      this.rackSentAt = ack.newestSentAt
+      this.rackRtt = now - ack.newestSentAt
+    }
+    if (ack.newestOrder >= 0) {
+      this.detectLosses(now)
     }
 
     const delaySample = p.timestampDiff === 0 || p.timestampDiff === BOGUS_TIMESTAMP_DIFF ? undefined : p.timestampDiff
     this.cc.onAck(now, {
-      bytesAcked,
+      bytesAcked: ack.bytes,
       delaySample,
       reverseDelaySample: p.timestamp === 0 ? undefined : this.replyMicro,
       rtt: this.rtt.srtt,
       cwndLimited: this.cwndLimited
     })
-    if (bytesAcked > 0) {
+    if (ack.bytes > 0) {
       this.cwndLimited = false
     }
 
     if (this.out.isEmpty) {
       this.timers.stop(Timer.Retransmit)
+      this.timers.stop(Timer.Reorder)
     } else if (advanced) {
       // RFC 6298 (5.3): restart the timer when new data is acknowledged
       this.timers.set(Timer.Retransmit, now + this.rtt.rto)
@@ -687,28 +704,92 @@ export class Connection {
     }
   }
 
-  /** RFC 6675-style: a packet is lost once a packet sent DUP_THRESH transmissions after it was acknowledged */
-  private detectLosses (now: Instant, maxAckedOrder: number): void {
+  /** Accounts one packet newly acknowledged (cumulatively or selectively) */
+  private noteAcked (now: Instant, pkt: OutPacket): void {
+    const ack = this.ackScratch
+    ack.bytes += pkt.payload.byteLength
+    if (pkt.transmissions === 1) {
+      ack.rttSample = now - pkt.sentAt
+    } else {
+      // an ACK sooner than any round trip after the retransmission answers the original: the
+      // packet was reordered, not lost (Eifel-style detection, RFC 3522, by timing)
+      const minRtt = this.rtt.minRtt
+      if (minRtt != null && now - pkt.sentAt < minRtt * SPURIOUS_RTT_FRACTION) {
+        ack.spurious = true
+        if (pkt.seq === this.lastCutSeq) {
+          ack.undo = true
+        }
+      }
+    }
+    if (pkt.sendOrder > ack.newestOrder) {
+      ack.newestOrder = pkt.sendOrder
+      ack.newestSentAt = pkt.sentAt
+    }
+  }
+
+  /**
+   * Loss detection. Until reordering has been seen: RFC 6675 DupThresh, a packet is lost once a
+   * packet sent three transmissions after it was acknowledged. Once the path has shown
+   * reordering: RACK (RFC 8985), a packet is lost once a packet sent more than a reordering
+   * window after it was acknowledged, or when the window has passed since, checked by a timer.
+   */
+  private detectLosses (now: Instant): void {
     let firstLost: number | undefined
+    let nextCheck = Infinity
+    const useTime = this.reorderWindow > 0
     for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
       const pkt = this.out.get(seq) as OutPacket
       if (pkt.sacked || pkt.lost || !pkt.inFlight) {
         continue
       }
-      if (maxAckedOrder - pkt.sendOrder < DUP_THRESH) {
+      if (pkt.sendOrder >= this.rackOrder) {
         if (pkt.transmissions === 1) {
-          // first transmissions go out in sequence order: nothing later can qualify
+          // first transmissions go out in sequence order: nothing later was sent earlier
           break
         }
         continue
       }
-      this.markLost(pkt)
-      this.stats.fastRetransmits++
-      firstLost ??= pkt.seq
+      let lost: boolean
+      if (useTime) {
+        const deadline = pkt.sentAt + this.rackRtt + this.reorderWindow
+        lost = deadline <= now
+        if (!lost && deadline < nextCheck) {
+          nextCheck = deadline
+        }
+      } else {
+        lost = this.rackOrder - pkt.sendOrder >= DUP_THRESH
+      }
+      if (lost) {
+        this.markLost(pkt)
+        this.stats.fastRetransmits++
+        firstLost ??= pkt.seq
+      }
+    }
+    if (nextCheck !== Infinity) {
+      this.timers.set(Timer.Reorder, nextCheck)
+    } else {
+      this.timers.stop(Timer.Reorder)
     }
     if (firstLost != null) {
       this.onCongestionSignal(now, firstLost)
     }
+  }
+
+  /** A retransmission that caused a window cut proved spurious: undo the cut, tolerate more reordering */
+  private onSpuriousRetransmit (now: Instant, undo: boolean): void {
+    this.stats.spuriousRetransmits++
+    this.widenReorderWindow()
+    if (undo && this.lastCutSeq != null) {
+      this.lastCutSeq = undefined
+      this.cc.undoLoss(now)
+      this.stats.windowCuts--
+    }
+  }
+
+  private widenReorderWindow (): void {
+    const minRtt = this.rtt.minRtt ?? 0
+    const cap = Math.max(minRtt, this.rtt.srtt ?? 0)
+    this.reorderWindow = Math.min(cap, this.reorderWindow + Math.max(1_000, minRtt / 4))
   }
 
   /** At most one window cut per round trip: losses of packets sent before the last cut are part of it */
@@ -717,6 +798,7 @@ export class Connection {
       return
     }
     this.recoveryPoint = this.out.nxt
+    this.lastCutSeq = lostSeq
     this.cc.onLoss(now)
     this.stats.windowCuts++
   }
@@ -1016,6 +1098,16 @@ export class Connection {
     this.bytesInFlight = 0
     this.lostCount = 0
     this.earlyPackets = []
+  }
+
+  /** Last sequence number received in order (BEP 29 `ack_nr`) */
+  get ackNr (): number {
+    return this.recv.ackNr
+  }
+
+  /** Sequence number the next sequenced packet would take */
+  get nextSeqNr (): number {
+    return this.out.nxt
   }
 
   /** Why the connection closed, once it has */

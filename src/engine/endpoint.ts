@@ -79,6 +79,17 @@ export interface EndpointTransmit extends Transmit {
   remote: RemoteAddress
 }
 
+/**
+ * What is left of a gracefully closed connection (TCP's TIME-WAIT): enough to acknowledge a
+ * retransmitted FIN whose ACK was lost, instead of answering it with ST_RESET.
+ */
+interface ClosedConnection {
+  sendId: number
+  seqNr: number
+  ackNr: number
+  expiresAt: Instant
+}
+
 interface StrayReply {
   remote: RemoteAddress
   bytes: Uint8Array
@@ -88,6 +99,10 @@ const NOOP_LOG: TraceLogger = Object.assign(() => {}, { trace: () => {}, enabled
 const EMPTY = new Uint8Array(0)
 /** Attempts at finding a free connection id for a dial before giving up */
 const ID_ATTEMPTS = 64
+/** How long a gracefully closed connection is remembered, µs (longer than a peer's FIN retransmissions last) */
+export const TIME_WAIT_US = 60_000_000
+/** Most closed connections remembered; the oldest is forgotten first */
+export const MAX_TIME_WAIT = 4096
 
 export class Endpoint {
   listening = false
@@ -102,6 +117,9 @@ export class Endpoint {
   private readonly withEvents = new Set<EndpointConnection>()
   private readonly events: EndpointEvent[] = []
   private readonly strays: StrayReply[] = []
+  private readonly timeWait = new Map<string, ClosedConnection>()
+  /** the latest `now` seen, for bookkeeping done outside an input */
+  private lastNow = 0
   private readonly maxHalfOpen: number
   private halfOpenCount = 0
   private readonly resetRate: number
@@ -125,6 +143,11 @@ export class Endpoint {
   /** Live connections (including lingering ones) */
   get size (): number {
     return this.connections.size
+  }
+
+  /** Gracefully closed connections remembered to acknowledge a late FIN */
+  get closedRemembered (): number {
+    return this.timeWait.size
   }
 
   /** Accepted connections not yet confirmed by the initiator */
@@ -163,6 +186,7 @@ export class Endpoint {
 
   /** Feeds one received datagram */
   handle (now: Instant, remote: RemoteAddress, bytes: Uint8Array): HandleResult {
+    this.lastNow = now
     const packet = decodePacket(bytes)
     if (packet instanceof InvalidPacketError) {
       return 'not-utp'
@@ -172,6 +196,9 @@ export class Endpoint {
     }
     const entry = this.lookup(remote, packet)
     if (entry == null) {
+      if (this.answerClosed(now, remote, packet)) {
+        return 'handled'
+      }
       this.log.trace('drop: no connection %s:%d id=%d type=%d', remote.address, remote.port, packet.connectionId, packet.type)
       if (packet.type !== PacketType.Reset) {
         this.replyReset(now, remote, packet)
@@ -185,6 +212,7 @@ export class Endpoint {
 
   /** Runs every connection whose deadline has passed */
   handleTimeout (now: Instant): void {
+    this.lastNow = now
     while (true) {
       const entry = this.heap.peek()
       if (entry == null || entry.deadline > now) {
@@ -203,6 +231,7 @@ export class Endpoint {
   }
 
   pollTransmit (now: Instant): EndpointTransmit | undefined {
+    this.lastNow = now
     const stray = this.strays.shift()
     if (stray != null) {
       return { remote: stray.remote, header: stray.bytes, payload: EMPTY }
@@ -242,6 +271,8 @@ export class Endpoint {
 
   private handleSyn (now: Instant, remote: RemoteAddress, syn: Packet): HandleResult {
     const recvId = (syn.connectionId + 1) & 0xffff
+    // the peer may reuse the ids of a connection that closed
+    this.timeWait.delete(keyOf(remote, recvId))
     const existing = this.connections.get(keyOf(remote, recvId))
     if (existing != null) {
       if (!existing.connection.isInitiator) {
@@ -322,7 +353,51 @@ export class Endpoint {
   }
 
   private idInUse (remote: RemoteAddress, id: number): boolean {
-    return this.connections.has(keyOf(remote, id & 0xffff))
+    const key = keyOf(remote, id & 0xffff)
+    return this.connections.has(key) || this.timeWait.has(key)
+  }
+
+  /** A packet for a connection that closed gracefully: acknowledge its FIN again, quietly */
+  private answerClosed (now: Instant, remote: RemoteAddress, p: Packet): boolean {
+    const key = keyOf(remote, p.connectionId)
+    const closed = this.timeWait.get(key)
+    if (closed == null) {
+      return false
+    }
+    if (closed.expiresAt <= now || p.type === PacketType.Reset) {
+      this.timeWait.delete(key)
+      return p.type === PacketType.Reset
+    }
+    if (p.type === PacketType.Data || p.type === PacketType.Fin) {
+      this.strays.push({
+        remote,
+        bytes: encodePacket({
+          type: PacketType.State,
+          connectionId: closed.sendId,
+          timestamp: wireTimestamp(now),
+          timestampDiff: 0,
+          wndSize: this.config.recvBufferSize,
+          seqNr: closed.seqNr,
+          ackNr: closed.ackNr
+        })
+      })
+    }
+    return true
+  }
+
+  private rememberClosed (entry: EndpointConnection): void {
+    const conn = entry.connection
+    if (conn.reason !== 'closed') {
+      return
+    }
+    const now = this.lastNow
+    for (const [key, closed] of this.timeWait) {
+      if (closed.expiresAt > now && this.timeWait.size < MAX_TIME_WAIT) {
+        break
+      }
+      this.timeWait.delete(key)
+    }
+    this.timeWait.set(entry.key, { sendId: conn.sendId, seqNr: conn.nextSeqNr, ackNr: conn.ackNr, expiresAt: now + TIME_WAIT_US })
   }
 
   private add (remote: RemoteAddress, recvId: number, connection: Connection): EndpointConnection {
@@ -361,6 +436,7 @@ export class Endpoint {
       this.withEvents.delete(entry)
       if (this.connections.get(entry.key) === entry) {
         this.connections.delete(entry.key)
+        this.rememberClosed(entry)
       }
       return
     }

@@ -15,12 +15,14 @@ export const Timer = {
   /** When to give up on a handshake: the connect deadline, or a half-open accepted connection */
   Handshake: 5,
   /** When to probe a peer whose receive window is closed */
-  WindowProbe: 6
+  WindowProbe: 6,
+  /** When a packet overtaken by later ones has waited out the reordering window (RACK) */
+  Reorder: 7
 } as const
 
 export type Timer = typeof Timer[keyof typeof Timer]
 
-const TIMER_NAMES = ['retransmit', 'delayed-ack', 'keep-alive', 'idle', 'linger', 'handshake', 'window-probe']
+const TIMER_NAMES = ['retransmit', 'delayed-ack', 'keep-alive', 'idle', 'linger', 'handshake', 'window-probe', 'reorder']
 const TIMER_COUNT = TIMER_NAMES.length
 
 export function timerName (timer: Timer): string {
@@ -68,4 +70,4 @@ export class TimerTable {
   }
 }
 
-export const ALL_TIMERS: readonly Timer[] = [0, 1, 2, 3, 4, 5, 6]
+export const ALL_TIMERS: readonly Timer[] = [0, 1, 2, 3, 4, 5, 6, 7]

@@ -43,9 +43,11 @@ export interface LinkConfig {
    * probability `enterRate`, bad to good with `exitRate`. In the bad state a datagram is lost with
    * `lossRateInBurst` (default 1), in the good state with `lossRate` (default 0). The long-run
    * loss rate is `enterRate / (enterRate + exitRate) * lossRateInBurst` (plus good-state loss) and a
-   * burst lasts `1 / exitRate` datagrams on average.
+   * burst lasts `1 / exitRate` datagrams on average. `maxDurationUs` also ends a burst after that
+   * much time: counted in datagrams only, a burst on a link that carries little traffic (a
+   * handshake, retransmissions after a timeout) would otherwise last for many seconds.
    */
-  burstLoss?: { enterRate: number, exitRate: number, lossRateInBurst?: number }
+  burstLoss?: { enterRate: number, exitRate: number, lossRateInBurst?: number, maxDurationUs?: number }
   /** Probability a datagram is delivered twice; the copy arrives 1 µs after the original. */
   duplicateRate?: number
   /** Probability a datagram gets an extra delay of `reorderDelayUs` so later ones overtake it. */
@@ -123,6 +125,7 @@ export class Link {
   /** arrival time of the latest in-order datagram, so jitter never reorders */
   private lastArrival = 0
   private inBurst = false
+  private burstStartedAt = 0
 
   constructor (config: LinkConfig, prng: Prng) {
     this.config = { ...config }
@@ -167,7 +170,7 @@ export class Link {
       this.stats.oversizeDrops++
       return
     }
-    if (this.isLost()) {
+    if (this.isLost(now)) {
       this.stats.dropped++
       return
     }
@@ -186,17 +189,18 @@ export class Link {
   }
 
   /** Random and Gilbert-Elliott loss, applied before the bottleneck. */
-  private isLost (): boolean {
+  private isLost (now: number): boolean {
     const prng = this.prng
     let lossRate = this.config.lossRate ?? 0
     const burst = this.config.burstLoss
     if (burst != null) {
       if (this.inBurst) {
-        if (prng.next() < burst.exitRate) {
+        if (prng.next() < burst.exitRate || (burst.maxDurationUs != null && now - this.burstStartedAt > burst.maxDurationUs)) {
           this.inBurst = false
         }
       } else if (prng.next() < burst.enterRate) {
         this.inBurst = true
+        this.burstStartedAt = now
       }
       if (this.inBurst) {
         lossRate = burst.lossRateInBurst ?? 1

@@ -12,7 +12,7 @@ import type { EndpointConnection, EndpointInit } from '../../src/engine/endpoint
 /** A reproducible byte stream: the same seed gives the same bytes, whatever the chunking */
 export class ByteStream {
   private readonly prng: Prng
-  private buf = new Uint8Array(0)
+  private buf: Uint8Array = new Uint8Array(0)
   private pos = 0
 
   constructor (seed: number) {

@@ -28,6 +28,8 @@ export interface CongestionController {
   onAck (now: Instant, sample: AckSample): void
   /** A loss was detected by duplicate or selective ACKs; the caller limits this to once per RTT */
   onLoss (now: Instant): void
+  /** The latest loss proved spurious (the packet was only reordered): restore the window it cut */
+  undoLoss (now: Instant): void
   /** The retransmission timer fired */
   onTimeout (now: Instant): void
   /** The packet size changed (path MTU) */

@@ -17,6 +17,7 @@ export class FixedWindow implements CongestionController {
 
   onAck (_now: Instant, _sample: AckSample): void {}
   onLoss (_now: Instant): void {}
+  undoLoss (_now: Instant): void {}
   onTimeout (_now: Instant): void {}
   setMss (_mss: number): void {}
 }

@@ -46,6 +46,9 @@ export class Ledbat implements CongestionController {
   private readonly ourDelay = new DelayHistory()
   private readonly theirDelay = new DelayHistory()
   private lastQueuingDelay: Duration = 0
+  private windowBeforeCut = 0
+  private slowStartBeforeCut = false
+  private ssthreshBeforeCut = Infinity
 
   constructor (init: LedbatInit) {
     this.mss = init.mss
@@ -119,9 +122,20 @@ export class Ledbat implements CongestionController {
   }
 
   onLoss (_now: Instant): void {
+    this.windowBeforeCut = this.cwnd
+    this.slowStartBeforeCut = this.slowStart
+    this.ssthreshBeforeCut = this.ssthresh
     this.slowStart = false
     this.cwnd = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd / 2)
     this.ssthresh = this.cwnd
+  }
+
+  undoLoss (_now: Instant): void {
+    if (this.windowBeforeCut > this.cwnd) {
+      this.cwnd = this.windowBeforeCut
+      this.slowStart = this.slowStartBeforeCut
+      this.ssthresh = this.ssthreshBeforeCut
+    }
   }
 
   onTimeout (_now: Instant): void {
