@@ -5,6 +5,7 @@
 
 import { Endpoint } from '../../src/engine/endpoint.ts'
 import { Prng } from './prng.ts'
+import { ByteCounter } from './reno.ts'
 import type { SimAddress, SimNode } from './network.ts'
 import type { CloseReason } from '../../src/engine/connection.ts'
 import type { EndpointConnection, EndpointInit } from '../../src/engine/endpoint.ts'
@@ -56,6 +57,8 @@ export class Transfer {
   readonly entry: EndpointConnection
   sent = 0
   received = 0
+  /** received bytes over time, for goodput over a window */
+  readonly goodput = new ByteCounter()
   /** first byte offset where received data differed from the expected stream */
   corruptAt: number | undefined
   connected = false
@@ -120,6 +123,7 @@ export class Transfer {
         }
       }
       this.received += chunk.byteLength
+      this.goodput.add(now, chunk.byteLength)
     }
     this.host.endpoint.wake(this.entry)
   }

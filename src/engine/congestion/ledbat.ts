@@ -31,6 +31,12 @@ const INITIAL_CWND_PACKETS = 4
  * the target leaves room for the one RTT of doubling that is already in flight.
  */
 const SLOW_START_EXIT_FRACTION = 0.4
+/** Largest fraction of the window given up per RTT when the delay is above the target */
+const MAX_DECREASE_PER_RTT = 0.5
+/** Below this fraction of the target, the queue is considered empty when a loss happens */
+const LOW_DELAY_FRACTION = 0.25
+/** Window kept after a loss with an empty queue */
+const LOW_DELAY_LOSS_FACTOR = 0.8
 /** Largest clock-drift correction applied at once (libutp: 10 ms) */
 const MAX_DRIFT_SHIFT_US = 10_000
 
@@ -112,11 +118,19 @@ export class Ledbat implements CongestionController {
       }
     }
 
-    const offTarget = (this.targetDelay - queuing) / this.targetDelay
-    let delta = this.gain * this.mss * offTarget * s.bytesAcked / this.cwnd
-    if (delta > 0 && !s.cwndLimited) {
-      // RFC 6817 2.4.2: grow only when the window is what limits the sender
-      delta = 0
+    let delta: number
+    if (queuing <= this.targetDelay) {
+      // RFC 6817 2.4.2: additive increase in proportion to the room left below the target, and
+      // only when the window is what limits the sender
+      const offTarget = (this.targetDelay - queuing) / this.targetDelay
+      delta = s.cwndLimited ? this.gain * this.mss * offTarget * s.bytesAcked / this.cwnd : 0
+    } else {
+      // above the target: decrease in proportion to the window (LEDBAT++,
+      // draft-irtf-iccrg-ledbat-plus-plus section 4.2), at most half per RTT. A multiplicative
+      // decrease is what makes two flows that see the same delay converge to equal shares; the
+      // additive one of RFC 6817 leaves them where they started
+      const excess = Math.min(MAX_DECREASE_PER_RTT, (queuing - this.targetDelay) / this.targetDelay)
+      delta = -excess * s.bytesAcked
     }
     this.cwnd = Math.min(this.maxWindow, Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd + delta))
   }
@@ -126,7 +140,10 @@ export class Ledbat implements CongestionController {
     this.slowStartBeforeCut = this.slowStart
     this.ssthreshBeforeCut = this.ssthresh
     this.slowStart = false
-    this.cwnd = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd / 2)
+    // a loss while the queue is nearly empty is more likely damage than congestion (a full
+    // drop-tail queue shows as delay first): cut gently then, by half otherwise
+    const factor = this.lastQueuingDelay < this.targetDelay * LOW_DELAY_FRACTION ? LOW_DELAY_LOSS_FACTOR : 0.5
+    this.cwnd = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd * factor)
     this.ssthresh = this.cwnd
   }
 
