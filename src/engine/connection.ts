@@ -136,6 +136,8 @@ const SPURIOUS_RTT_FRACTION = 0.75
 const ACK_EVERY_PACKETS = 2
 /** In SYN_RECV, before the initiator confirms its address, send at most this many packets (anti-amplification) */
 const SYN_RECV_MAX_PACKETS = 2
+/** Longest wait between two probes of a closed receive window */
+const MAX_PROBE_INTERVAL_US = 2_000_000
 /** `timestamp_difference` value some peers send when they have none (uTorrent); ignore it */
 const BOGUS_TIMESTAMP_DIFF = 0x7fffffff
 /** A fully closed connection is kept this many RTOs to re-acknowledge a retransmitted FIN */
@@ -200,6 +202,9 @@ export class Connection {
   private cwndLimited = false
   private writeBlocked = false
   private probeAllowed = false
+  /** window probes sent in a row to a peer whose receive window is closed */
+  private probes = 0
+  private lastReceivedAt = 0
   private resetPending = false
 
   // --- receive side
@@ -837,6 +842,16 @@ export class Connection {
       this.markLost(syn)
       return
     }
+    const first = this.out.get(this.out.una) as OutPacket
+    if (first.payload.byteLength > this.peerWindow && now - this.lastReceivedAt <= 2 * this.rtt.rto) {
+      // the peer answers but its receive window is closed: this was a window probe, not a loss.
+      // Probe again, backing off to at most MAX_PROBE_INTERVAL_US, without giving up or cutting the window
+      this.probes++
+      this.markLost(first)
+      this.timers.set(Timer.Retransmit, now + Math.min(MAX_PROBE_INTERVAL_US, this.rtt.rto * 2 ** Math.min(this.probes, 10)))
+      return
+    }
+    this.probes = 0
     if (this.rtt.consecutiveBackoffs >= this.config.maxRetransmits) {
       this.close('timed-out', `no acknowledgement after ${this.rtt.consecutiveBackoffs + 1} retransmissions`)
       return
@@ -1057,6 +1072,7 @@ export class Connection {
   // ---------------------------------------------------------------- lifecycle
 
   private touchReceived (now: Instant): void {
+    this.lastReceivedAt = now
     if (this.config.idleTimeout > 0 && this.stateValue < ConnState.Linger) {
       this.timers.set(Timer.Idle, now + this.config.idleTimeout)
     }

@@ -1,0 +1,642 @@
+/**
+ * Shared fixtures of the engine tests: seeded randomness, smoltcp-style packet helpers
+ * (`send` / `expectTransmit` / `expectNothing`), a pair of {@link Connection}s driven directly
+ * against each other, and a pair of {@link Endpoint}s exchanging datagrams with a transfer
+ * application on top. Time is always explicit (integer µs); nothing sleeps.
+ */
+
+import { expect } from 'aegir/chai'
+import { Connection } from '../../src/engine/connection.ts'
+import { Endpoint } from '../../src/engine/endpoint.ts'
+import { InvalidPacketError } from '../../src/engine/errors.ts'
+import { decodePacket, encodePacket, stringifyPacket } from '../../src/engine/packet.ts'
+import { Prng } from '../sim/prng.ts'
+import type { ConnectionConfig } from '../../src/engine/config.ts'
+import type { CongestionController } from '../../src/engine/congestion/controller.ts'
+import type { CloseReason, ConnectionEvent, Transmit } from '../../src/engine/connection.ts'
+import type { EndpointConnection, EndpointEvent, EndpointInit, RemoteAddress } from '../../src/engine/endpoint.ts'
+import type { HeaderFields, Packet } from '../../src/engine/packet.ts'
+import type { Duration, Instant } from '../../src/engine/time.ts'
+
+// ---------------------------------------------------------------- randomness
+
+/** A seeded stand-in for the engine's `randomBytes` (the engine draws no randomness of its own) */
+export function seededRandomBytes (seed: number): (buf: Uint8Array) => void {
+  const prng = new Prng(seed)
+  return (buf: Uint8Array): void => {
+    prng.fill(buf)
+  }
+}
+
+/**
+ * A `randomBytes` that hands out the given 16-bit values first (one per 2-byte request, big
+ * endian, as connection ids and initial sequence numbers are read), then seeded bytes.
+ */
+export function scriptedRandomBytes (values: number[], seed = 1): (buf: Uint8Array) => void {
+  const script = [...values]
+  const prng = new Prng(seed)
+  return (buf: Uint8Array): void => {
+    const next = script.shift()
+    if (next != null && buf.byteLength === 2) {
+      buf[0] = next >> 8
+      buf[1] = next
+      return
+    }
+    prng.fill(buf)
+  }
+}
+
+/** Deterministic pseudo-random bytes of a stream (the same seed always gives the same bytes) */
+export function streamBytes (seed: number, n: number): Uint8Array {
+  return new Prng(seed).bytes(n)
+}
+
+// ---------------------------------------------------------------- packets
+
+/** Every field of an outgoing packet, payload and selective ACK included */
+export type PacketRepr = HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }
+
+/** What a test expects of a transmitted packet: only the fields it names are compared */
+export type PacketExpect = Partial<Omit<Packet, 'sack'>> & { sack?: Uint8Array | undefined }
+
+export function concatBytes (chunks: Uint8Array[]): Uint8Array {
+  let n = 0
+  for (const c of chunks) {
+    n += c.byteLength
+  }
+  const out = new Uint8Array(n)
+  let o = 0
+  for (const c of chunks) {
+    out.set(c, o)
+    o += c.byteLength
+  }
+  return out
+}
+
+/** The datagram of a transmit: header and payload as they go on the wire */
+export function transmitBytes (t: Transmit): Uint8Array {
+  return t.payload.byteLength === 0 ? t.header : concatBytes([t.header, t.payload])
+}
+
+/** Decodes a transmit, failing the test if the engine produced an invalid packet */
+export function decodeTransmit (t: Transmit): Packet {
+  const p = decodePacket(transmitBytes(t))
+  if (p instanceof InvalidPacketError) {
+    throw new Error(`the engine sent an invalid packet: ${p.message}`)
+  }
+  return p
+}
+
+/** Encodes then decodes, so that every packet a test sends also goes through the codec */
+export function toPacket (repr: PacketRepr): Packet {
+  const p = decodePacket(encodePacket(repr))
+  if (p instanceof InvalidPacketError) {
+    throw new Error(`test built an invalid packet: ${p.message}`)
+  }
+  return p
+}
+
+/** smoltcp `send!`: delivers one packet to the connection at time `t` */
+export function send (conn: Connection, t: Instant, repr: PacketRepr): void {
+  conn.handlePacket(t, toPacket(repr))
+}
+
+/** Every packet the connection has to send at `t` (polls until it returns undefined) */
+export function recvAll (conn: Connection, t: Instant): Packet[] {
+  const out: Packet[] = []
+  for (let tr = conn.pollTransmit(t); tr != null; tr = conn.pollTransmit(t)) {
+    out.push(decodeTransmit(tr))
+    if (out.length > 100_000) {
+      throw new Error('runaway pollTransmit')
+    }
+  }
+  return out
+}
+
+function project (p: Packet, exp: PacketExpect): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(exp) as Array<keyof PacketExpect>) {
+    const v = p[key]
+    out[key] = v instanceof Uint8Array ? Array.from(v) : v
+  }
+  return out
+}
+
+function normalize (exp: PacketExpect): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(exp)) {
+    out[key] = v instanceof Uint8Array ? Array.from(v) : v
+  }
+  return out
+}
+
+/**
+ * smoltcp `recv!`: the connection sends exactly these packets at `t`, in order. Each expectation
+ * names the fields it checks (spread a template to check many); `sack: undefined` checks that
+ * no selective ACK was sent. Returns the decoded packets.
+ */
+export function expectTransmit (conn: Connection, t: Instant, expected: PacketExpect[]): Packet[] {
+  const got = recvAll(conn, t)
+  const listing = got.map(p => stringifyPacket(p)).join('\n  ')
+  expect(got.length).to.equal(expected.length, `at t=${t} expected ${expected.length} packets, got:\n  ${listing}`)
+  for (let i = 0; i < expected.length; i++) {
+    expect(project(got[i], expected[i])).to.deep.equal(normalize(expected[i]), `packet ${i} at t=${t}:\n  ${listing}`)
+  }
+  return got
+}
+
+/** smoltcp `recv_nothing!`: the connection has nothing to send at `t` */
+export function expectNothing (conn: Connection, t: Instant): void {
+  const got = recvAll(conn, t)
+  expect(got.map(p => stringifyPacket(p))).to.deep.equal([], `at t=${t} expected nothing to be sent`)
+}
+
+/** An event with the free-text message of `closed` left out, for deep comparisons */
+export type EventSummary = { type: Exclude<ConnectionEvent['type'], 'closed'> } | { type: 'closed', reason: CloseReason }
+
+export function summarize (ev: ConnectionEvent): EventSummary {
+  return ev.type === 'closed' ? { type: 'closed', reason: ev.reason } : { type: ev.type }
+}
+
+/** Drains the connection's events */
+export function drainEvents (conn: Connection): EventSummary[] {
+  const out: EventSummary[] = []
+  for (let ev = conn.pollEvent(); ev != null; ev = conn.pollEvent()) {
+    out.push(summarize(ev))
+  }
+  return out
+}
+
+/** Reads everything readable */
+export function readAll (conn: Connection, t: Instant): Uint8Array {
+  const chunks: Uint8Array[] = []
+  for (let c = conn.read(t); c != null; c = conn.read(t)) {
+    chunks.push(c)
+  }
+  return concatBytes(chunks)
+}
+
+// ---------------------------------------------------------------- a pair of connections
+
+export type Side = 'a' | 'b'
+
+interface InFlight {
+  /** arrival time, µs */
+  at: Instant
+  to: Side
+  packet: Packet
+}
+
+export interface ConnectionPairInit {
+  /** start time, µs */
+  now?: Instant
+  seed?: number
+  /** the initiator's receive id */
+  recvId?: number
+  /** settings of both connections */
+  config?: Readonly<ConnectionConfig>
+  /** one-way delay, µs */
+  latency?: Duration
+  congestionController?: () => CongestionController
+  /** return true to lose a packet on its way (decided when it is sent) */
+  drop?: (from: Side, packet: Packet) => boolean
+  /** read everything readable after every step (default true) */
+  autoRead?: boolean
+}
+
+/**
+ * Two {@link Connection}s wired back to back without an endpoint: `a` dials, `b` is accepted
+ * from the first SYN that reaches it. Every `pollTransmit` output is decoded with
+ * {@link decodePacket} and handed to the other side's `handlePacket` after `latency`. Tests
+ * inject loss with `drop` or by editing {@link wire}.
+ */
+export class ConnectionPair {
+  now: Instant
+  readonly a: Connection
+  private acceptor: Connection | undefined
+  /** packets on their way, in arrival order */
+  readonly wire: InFlight[] = []
+  readonly events: Record<Side, EventSummary[]> = { a: [], b: [] }
+  readonly received: Record<Side, Uint8Array[]> = { a: [], b: [] }
+  /** packets each side sent, decoded */
+  readonly sent: Record<Side, Packet[]> = { a: [], b: [] }
+  latency: Duration
+  drop?: (from: Side, packet: Packet) => boolean
+  autoRead: boolean
+  private readonly config: Readonly<ConnectionConfig>
+  private readonly randomBytes: (buf: Uint8Array) => void
+  private readonly makeController?: () => CongestionController
+
+  constructor (config: Readonly<ConnectionConfig>, init: Omit<ConnectionPairInit, 'config'> = {}) {
+    this.now = init.now ?? 1_000_000
+    this.config = config
+    this.latency = init.latency ?? 10_000
+    this.drop = init.drop
+    this.autoRead = init.autoRead ?? true
+    this.randomBytes = seededRandomBytes(init.seed ?? 0x5eed)
+    this.makeController = init.congestionController
+    this.a = Connection.connect({
+      config,
+      randomBytes: this.randomBytes,
+      now: this.now,
+      recvId: init.recvId ?? 0x0100,
+      congestionController: this.makeController?.()
+    })
+  }
+
+  /** The accepting side; exists once a SYN has reached it */
+  get b (): Connection {
+    if (this.acceptor == null) {
+      throw new Error('no SYN has reached the acceptor yet')
+    }
+    return this.acceptor
+  }
+
+  get hasAcceptor (): boolean {
+    return this.acceptor != null
+  }
+
+  conn (side: Side): Connection {
+    return side === 'a' ? this.a : this.b
+  }
+
+  /** Everything `side` has read so far */
+  receivedBytes (side: Side): Uint8Array {
+    return concatBytes(this.received[side])
+  }
+
+  /** Polls both sides: transmits go on the wire, events are recorded, readable data is read */
+  flush (): void {
+    for (const side of ['a', 'b'] as const) {
+      const conn = side === 'a' ? this.a : this.acceptor
+      if (conn == null) {
+        continue
+      }
+      for (let ev = conn.pollEvent(); ev != null; ev = conn.pollEvent()) {
+        this.events[side].push(summarize(ev))
+      }
+      if (this.autoRead) {
+        for (let c = conn.read(this.now); c != null; c = conn.read(this.now)) {
+          this.received[side].push(c)
+        }
+      }
+      for (let t = conn.pollTransmit(this.now); t != null; t = conn.pollTransmit(this.now)) {
+        const packet = decodeTransmit(t)
+        this.sent[side].push(packet)
+        if (this.drop?.(side, packet) === true) {
+          continue
+        }
+        this.enqueue({ at: this.now + this.latency, to: side === 'a' ? 'b' : 'a', packet })
+      }
+    }
+  }
+
+  /** Puts a packet on the wire, keeping arrival order (FIFO among equal times) */
+  enqueue (p: InFlight): void {
+    let i = this.wire.length
+    while (i > 0 && this.wire[i - 1].at > p.at) {
+      i--
+    }
+    this.wire.splice(i, 0, p)
+  }
+
+  /** Earliest time something happens: a packet arrives or a timer expires */
+  nextWakeup (): Instant | undefined {
+    let next = this.wire[0]?.at ?? Infinity
+    next = Math.min(next, this.a.pollTimeout() ?? Infinity, this.acceptor?.pollTimeout() ?? Infinity)
+    return next === Infinity ? undefined : next
+  }
+
+  /** Advances to the next wake-up and runs it; false when nothing is left to happen */
+  step (): boolean {
+    this.flush()
+    const next = this.nextWakeup()
+    if (next == null) {
+      return false
+    }
+    this.now = Math.max(this.now, next)
+    while (this.wire.length > 0 && this.wire[0].at <= this.now) {
+      const d = this.wire.shift() as InFlight
+      this.deliver(d.to, d.packet)
+    }
+    for (const conn of [this.a, this.acceptor]) {
+      const at = conn?.pollTimeout()
+      if (conn != null && at != null && at <= this.now) {
+        conn.handleTimeout(this.now)
+      }
+    }
+    this.flush()
+    return true
+  }
+
+  /** Steps until `done()` holds; false if it never did within `maxSteps` or everything went quiet */
+  runUntil (done: () => boolean, maxSteps = 100_000): boolean {
+    for (let i = 0; i < maxSteps; i++) {
+      this.flush()
+      if (done()) {
+        return true
+      }
+      if (!this.step()) {
+        return done()
+      }
+    }
+    return done()
+  }
+
+  /** Runs everything due up to `t`, then sets the clock to `t` */
+  advanceTo (t: Instant): void {
+    for (let next = this.nextWakeup(); next != null && next <= t; next = this.nextWakeup()) {
+      this.step()
+    }
+    this.now = Math.max(this.now, t)
+    this.flush()
+  }
+
+  private deliver (to: Side, packet: Packet): void {
+    if (to === 'b' && this.acceptor == null) {
+      if (packet.type !== 4) {
+        return
+      }
+      this.acceptor = Connection.accept({
+        config: this.config,
+        randomBytes: this.randomBytes,
+        now: this.now,
+        syn: packet,
+        congestionController: this.makeController?.()
+      })
+      return
+    }
+    this.conn(to).handlePacket(this.now, packet)
+  }
+}
+
+// ---------------------------------------------------------------- a pair of endpoints
+
+/** The dialing endpoint's address */
+export const ADDR_A: RemoteAddress = Object.freeze({ address: '192.0.2.1', port: 40001 })
+/** The listening endpoint's address */
+export const ADDR_B: RemoteAddress = Object.freeze({ address: '198.51.100.2', port: 40002 })
+
+export function sameAddress (x: RemoteAddress, y: RemoteAddress): boolean {
+  return x.address === y.address && x.port === y.port
+}
+
+export interface Datagram {
+  /** arrival time, µs */
+  at: Instant
+  from: RemoteAddress
+  to: Side
+  bytes: Uint8Array
+}
+
+export interface EndpointPairInit {
+  now?: Instant
+  seed?: number
+  latency?: Duration
+  endpoint?: Partial<Omit<EndpointInit, 'randomBytes'>>
+}
+
+/**
+ * Two {@link Endpoint}s, `a` at {@link ADDR_A} (dials) and `b` at {@link ADDR_B} (listens),
+ * joined by a FIFO wire with a fixed one-way latency. Transfers attached with
+ * {@link EndpointPair.dial} are driven by the endpoints' events.
+ */
+export class EndpointPair {
+  now: Instant
+  readonly a: Endpoint
+  readonly b: Endpoint
+  readonly wire: Datagram[] = []
+  latency: Duration
+  /** return false to lose a datagram as it is sent */
+  filter?: (d: Datagram) => boolean
+  /** sees every datagram just before it is handled */
+  onDeliver?: (d: Datagram) => void
+  /** datagrams sent to an address that is neither endpoint */
+  misrouted = 0
+  /** the first connection each side saw (the dialed one, the first accepted one) */
+  readonly apps: Record<Side, StreamApp | undefined> = { a: undefined, b: undefined }
+  /** extra connections `b` accepted (their data is read and discarded) */
+  readonly others: EndpointConnection[] = []
+  private pendingApp: StreamApp | undefined
+
+  constructor (init: EndpointPairInit = {}) {
+    this.now = init.now ?? 1_000_000
+    this.latency = init.latency ?? 5_000
+    const seed = init.seed ?? 0x5eed
+    this.a = new Endpoint({ ...init.endpoint, randomBytes: seededRandomBytes(seed) })
+    this.b = new Endpoint({ ...init.endpoint, randomBytes: seededRandomBytes(seed ^ 0x5a5a5a5a) })
+    this.b.listening = true
+  }
+
+  endpoint (side: Side): Endpoint {
+    return side === 'a' ? this.a : this.b
+  }
+
+  /** Dials from `a` and attaches stream applications to both ends */
+  dial (aSends: Uint8Array, bSends: Uint8Array): { a: StreamApp, b: StreamApp } {
+    const entry = this.a.connect(this.now, ADDR_B)
+    const a = new StreamApp(this.a, aSends, bSends)
+    a.entry = entry
+    const b = new StreamApp(this.b, bSends, aSends)
+    this.apps.a = a
+    this.apps.b = b
+    this.pendingApp = b
+    a.pump(this.now)
+    return { a, b }
+  }
+
+  /** Moves every pending transmit of one endpoint onto the wire */
+  flushSide (side: Side): void {
+    const ep = this.endpoint(side)
+    const from = side === 'a' ? ADDR_A : ADDR_B
+    for (let t = ep.pollTransmit(this.now); t != null; t = ep.pollTransmit(this.now)) {
+      let to: Side
+      if (sameAddress(t.remote, ADDR_B)) {
+        to = 'b'
+      } else if (sameAddress(t.remote, ADDR_A)) {
+        to = 'a'
+      } else {
+        this.misrouted++
+        continue
+      }
+      const d: Datagram = { at: this.now + this.latency, from, to, bytes: transmitBytes(t) }
+      if (this.filter?.(d) === false) {
+        continue
+      }
+      this.wire.push(d)
+    }
+  }
+
+  /** Dispatches the endpoints' events to the applications */
+  drainEvents (side: Side): void {
+    const ep = this.endpoint(side)
+    for (let ev = ep.pollEvent(); ev != null; ev = ep.pollEvent()) {
+      this.dispatch(side, ev)
+    }
+  }
+
+  flush (): void {
+    for (let round = 0; round < 4; round++) {
+      this.drainEvents('a')
+      this.drainEvents('b')
+      this.flushSide('a')
+      this.flushSide('b')
+    }
+  }
+
+  nextWakeup (): Instant | undefined {
+    const next = Math.min(this.wire[0]?.at ?? Infinity, this.a.pollTimeout() ?? Infinity, this.b.pollTimeout() ?? Infinity)
+    return next === Infinity ? undefined : next
+  }
+
+  /** Delivers one datagram now */
+  deliver (d: Datagram): void {
+    this.onDeliver?.(d)
+    this.endpoint(d.to).handle(this.now, d.from, d.bytes)
+  }
+
+  step (): boolean {
+    this.flush()
+    const next = this.nextWakeup()
+    if (next == null) {
+      return false
+    }
+    this.now = Math.max(this.now, next)
+    while (this.wire.length > 0 && this.wire[0].at <= this.now) {
+      this.deliver(this.wire.shift() as Datagram)
+    }
+    for (const ep of [this.a, this.b]) {
+      const at = ep.pollTimeout()
+      if (at != null && at <= this.now) {
+        ep.handleTimeout(this.now)
+      }
+    }
+    this.flush()
+    return true
+  }
+
+  runUntil (done: () => boolean, maxSteps = 200_000): boolean {
+    for (let i = 0; i < maxSteps; i++) {
+      this.flush()
+      if (done()) {
+        return true
+      }
+      if (!this.step()) {
+        return done()
+      }
+    }
+    return done()
+  }
+
+  private dispatch (side: Side, ev: EndpointEvent): void {
+    if (ev.type === 'incoming') {
+      if (this.pendingApp != null && side === 'b') {
+        this.pendingApp.entry = ev.connection
+        this.pendingApp = undefined
+        this.apps.b?.pump(this.now)
+      } else {
+        this.others.push(ev.connection)
+      }
+      return
+    }
+    const app = this.apps[side]
+    if (app?.entry === ev.connection) {
+      app.handle(this.now, ev.event)
+      return
+    }
+    // any other connection: drop what it receives
+    const conn = ev.connection.connection
+    while (conn.read(this.now) != null) {}
+    this.endpoint(side).wake(ev.connection)
+  }
+}
+
+/**
+ * One end of a bidirectional stream transfer over an endpoint connection: writes `out` (up to
+ * {@link writeLimit}) and ends, checks that what arrives is exactly `expected`.
+ */
+export class StreamApp {
+  entry: EndpointConnection | undefined
+  readonly out: Uint8Array
+  readonly expected: Uint8Array
+  /** bytes of `out` the application may write so far */
+  writeLimit: number
+  written = 0
+  endWhenDone = true
+  ended = false
+  received = 0
+  /** first offset where the received stream differed from `expected` */
+  mismatchAt: number | undefined
+  connected = false
+  remoteEnded = false
+  closed: CloseReason | undefined
+  readonly events: EventSummary[] = []
+  private readonly endpoint: Endpoint
+
+  constructor (endpoint: Endpoint, out: Uint8Array, expected: Uint8Array) {
+    this.endpoint = endpoint
+    this.out = out
+    this.expected = expected
+    this.writeLimit = out.byteLength
+  }
+
+  /** Received everything, byte-exact, and saw the peer's end */
+  get complete (): boolean {
+    return this.remoteEnded && this.received === this.expected.byteLength && this.mismatchAt == null
+  }
+
+  pump (now: Instant): void {
+    const entry = this.entry
+    if (entry == null || !entry.connection.isWritable) {
+      return
+    }
+    const limit = Math.min(this.writeLimit, this.out.byteLength)
+    while (this.written < limit) {
+      const n = Math.min(16 * 1024, limit - this.written)
+      const ok = entry.connection.write(now, this.out.subarray(this.written, this.written + n))
+      this.written += n
+      if (!ok) {
+        break
+      }
+    }
+    if (this.written === this.out.byteLength && this.endWhenDone && !this.ended) {
+      this.ended = true
+      entry.connection.end(now)
+    }
+    this.endpoint.wake(entry)
+  }
+
+  handle (now: Instant, ev: ConnectionEvent): void {
+    this.events.push(summarize(ev))
+    const entry = this.entry as EndpointConnection
+    switch (ev.type) {
+      case 'connected':
+        this.connected = true
+        this.pump(now)
+        break
+      case 'writable':
+        this.pump(now)
+        break
+      case 'readable':
+        for (let c = entry.connection.read(now); c != null; c = entry.connection.read(now)) {
+          if (this.mismatchAt == null) {
+            for (let i = 0; i < c.byteLength; i++) {
+              if (this.received + i >= this.expected.byteLength || c[i] !== this.expected[this.received + i]) {
+                this.mismatchAt = this.received + i
+                break
+              }
+            }
+          }
+          this.received += c.byteLength
+        }
+        this.endpoint.wake(entry)
+        break
+      case 'end':
+        this.remoteEnded = true
+        break
+      case 'closed':
+        this.closed = ev.reason
+        break
+    }
+  }
+}
