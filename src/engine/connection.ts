@@ -4,19 +4,18 @@
  * Reading list: BEP 29 (the wire protocol), RFC 6817 (LEDBAT), RFC 6298 (retransmission timer),
  * RFC 6675 (loss recovery from selective ACKs), RFC 5681 (fast retransmit).
  *
- * Calling protocol:
- * - inputs: {@link Connection.handlePacket}, {@link Connection.handleTimeout} and the application
- *   commands {@link Connection.write}, {@link Connection.end}, {@link Connection.reset},
- *   {@link Connection.read};
- * - after each input, call {@link Connection.pollTransmit} until it returns undefined, then
- *   {@link Connection.pollTimeout}, then {@link Connection.pollEvent} until undefined;
- * - `now` (integer microseconds, monotonic) must never go backwards;
- * - a spurious `handleTimeout` does nothing.
+ * Calling protocol. Inputs are {@link Connection.handlePacket}, {@link Connection.handleTimeout}
+ * and the application commands {@link Connection.write}, {@link Connection.end},
+ * {@link Connection.reset} and {@link Connection.read}. After each input, call
+ * {@link Connection.pollTransmit} until it returns undefined, then {@link Connection.pollTimeout},
+ * then {@link Connection.pollEvent} until undefined. `now` (integer microseconds, monotonic) must
+ * never go backwards. A spurious `handleTimeout` does nothing.
  *
  * The connection never throws on input from the network: bad packets are dropped (with a trace
  * log) or answered with an ACK. Only application misuse (writing after `end()`) throws.
  */
 
+import { ByteQueue } from './byte-queue.ts'
 import { Ledbat } from './congestion/ledbat.ts'
 import { ConnectionStateError } from './errors.ts'
 import { encodeHeader, headerSize, HEADER_SIZE, MAX_SACK_BYTES, PacketType, stringifyPacket } from './packet.ts'
@@ -26,10 +25,9 @@ import { SendBuffer } from './send-buffer.ts'
 import { seqAdd, seqDiff, u32Sub } from './seq.ts'
 import { wireTimestamp } from './time.ts'
 import { ALL_TIMERS, Timer, timerName, TimerTable } from './timer.ts'
-import { ByteQueue } from './byte-queue.ts'
-import type { CongestionController } from './congestion/controller.ts'
 import type { ConnectionConfig } from './config.ts'
-import type { Packet } from './packet.ts'
+import type { CongestionController } from './congestion/controller.ts'
+import type { Packet, PacketKind } from './packet.ts'
 import type { OutPacket } from './send-buffer.ts'
 import type { Duration, Instant } from './time.ts'
 
@@ -49,11 +47,11 @@ export const ConnState = {
   Closed: 5
 } as const
 
-export type ConnState = typeof ConnState[keyof typeof ConnState]
+export type ConnectionState = typeof ConnState[keyof typeof ConnState]
 
 const STATE_NAMES = ['SYN_SENT', 'SYN_RECV', 'CONNECTED', 'FIN_SENT', 'LINGER', 'CLOSED']
 
-export function stateName (state: ConnState): string {
+export function stateName (state: ConnectionState): string {
   return STATE_NAMES[state]
 }
 
@@ -166,7 +164,7 @@ export class Connection {
     spuriousRetransmits: 0
   }
 
-  private stateValue: ConnState
+  private stateValue: ConnectionState
   private readonly config: Readonly<ConnectionConfig>
   private readonly log: TraceLogger
   private readonly timers = new TimerTable()
@@ -192,7 +190,6 @@ export class Connection {
   private dupAcks = 0
   /** RACK state: the most recently sent packet that was acknowledged, and its round trip */
   private rackOrder = -1
-  private rackSentAt = 0
   private rackRtt = 0
   /** RACK reordering window, µs: 0 until the path shows reordering */
   private reorderWindow = 0
@@ -288,7 +285,7 @@ export class Connection {
     return conn
   }
 
-  get state (): ConnState {
+  get state (): ConnectionState {
     return this.stateValue
   }
 
@@ -416,11 +413,7 @@ export class Connection {
     }
 
     if (p.type === PacketType.Syn) {
-      // BEP 29: a duplicate SYN means our SYN-ACK was lost; answer with the very same one
-      if (!this.isInitiator && p.seqNr === this.synSeq && this.stateValue < ConnState.Linger) {
-        this.synAckPending = true
-        this.touchReceived(now)
-      }
+      this.handleDuplicateSyn(now, p)
       return
     }
 
@@ -430,10 +423,7 @@ export class Connection {
       }
     }
 
-    // ack_nr must acknowledge something we really sent: blind injection and reflection defence
-    const ackAhead = seqDiff(p.ackNr, seqAdd(this.out.nxt, -1))
-    const ackBehind = seqDiff(p.ackNr, seqAdd(this.out.una, -1))
-    if (ackAhead > 0 || ackBehind < -SendBuffer.CAPACITY) {
+    if (!this.acceptsAck(p.ackNr)) {
       this.log.trace('drop: ack_nr %d outside [%d, %d]', p.ackNr, seqAdd(this.out.una, -1), seqAdd(this.out.nxt, -1))
       return
     }
@@ -454,7 +444,7 @@ export class Connection {
     this.processAck(now, p)
 
     // processAck may have closed the connection
-    if ((this.stateValue as ConnState) === ConnState.Closed) {
+    if ((this.stateValue as ConnectionState) === ConnState.Closed) {
       return
     }
     if (p.type === PacketType.Data || p.type === PacketType.Fin) {
@@ -473,6 +463,21 @@ export class Connection {
         this.handlePacket(now, e)
       }
     }
+  }
+
+  /** BEP 29: a duplicate SYN means our SYN-ACK was lost; answer with the very same one */
+  private handleDuplicateSyn (now: Instant, p: Packet): void {
+    if (!this.isInitiator && p.seqNr === this.synSeq && this.stateValue < ConnState.Linger) {
+      this.synAckPending = true
+      this.touchReceived(now)
+    }
+  }
+
+  /** ack_nr must acknowledge something we really sent: blind injection and reflection defence */
+  private acceptsAck (ackNr: number): boolean {
+    const ahead = seqDiff(ackNr, seqAdd(this.out.nxt, -1))
+    const behind = seqDiff(ackNr, seqAdd(this.out.una, -1))
+    return ahead <= 0 && behind >= -SendBuffer.CAPACITY
   }
 
   handleTimeout (now: Instant): void {
@@ -508,6 +513,8 @@ export class Connection {
           break
         case Timer.Reorder:
           this.detectLosses(now)
+          break
+        default:
           break
       }
       if (this.stateValue === ConnState.Closed && !this.resetPending) {
@@ -609,63 +616,10 @@ export class Connection {
     ack.newestSentAt = 0
     ack.spurious = false
     ack.undo = false
-    let advanced = false
 
-    // cumulative part
-    const ackNr = p.ackNr
-    if (seqDiff(ackNr, this.out.una) >= 0) {
-      while (!this.out.isEmpty && seqDiff(ackNr, this.out.una) >= 0) {
-        const pkt = this.out.shift() as OutPacket
-        if (!pkt.sacked) {
-          this.noteAcked(now, pkt)
-        }
-        this.forget(pkt)
-        if (pkt.type === PacketType.Fin) {
-          this.finAcked = true
-        }
-      }
-      advanced = true
-      this.dupAcks = 0
-    } else if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null) {
-      // RFC 5681 duplicate ACK (only pure ACKs count; a SACK says more, see below)
-      if (++this.dupAcks === DUP_THRESH) {
-        const first = this.out.get(this.out.una)
-        if (first != null && !first.lost && !first.sacked) {
-          this.markLost(first)
-          this.stats.fastRetransmits++
-          this.onCongestionSignal(now, first.seq)
-        }
-      }
-    }
-
-    // selective part: bit i acknowledges ack_nr + 2 + i
+    const advanced = this.ackCumulative(now, p)
     if (p.sack != null) {
-      const sack = p.sack
-      const bits = sack.byteLength * 8
-      const base = seqAdd(ackNr, 2)
-      for (let i = 0; i < bits; i++) {
-        if ((sack[i >> 3] & (1 << (i & 7))) === 0) {
-          continue
-        }
-        const seq = seqAdd(base, i)
-        if (seqDiff(seq, this.out.nxt) >= 0) {
-          break
-        }
-        const pkt = this.out.get(seq)
-        if (pkt == null || pkt.sacked) {
-          continue
-        }
-        pkt.sacked = true
-        this.noteAcked(now, pkt)
-        if (pkt.inFlight) {
-          pkt.inFlight = false
-          this.bytesInFlight -= pkt.payload.byteLength
-        }
-        if (pkt.lost) {
-          pkt.lost = false
-          this.lostCount--
-        }
-      }
+      this.ackSelective(now, p.ackNr, p.sack)
     }
 
     if (ack.rttSample >= 0) {
@@ -676,7 +630,6 @@ export class Connection {
     }
     if (ack.newestOrder > this.rackOrder) {
       this.rackOrder = ack.newestOrder
-      this.rackSentAt = ack.newestSentAt
       this.rackRtt = now - ack.newestSentAt
     }
     if (ack.newestOrder >= 0) {
@@ -706,6 +659,66 @@ export class Connection {
     if (this.writeBlocked && this.bufferedAmount < this.config.sendBufferSize && this.isWritable) {
       this.writeBlocked = false
       this.events.push({ type: 'writable' })
+    }
+  }
+
+  /** The cumulative part of an ACK; returns true when it acknowledged something new */
+  private ackCumulative (now: Instant, p: Packet): boolean {
+    const ackNr = p.ackNr
+    if (seqDiff(ackNr, this.out.una) >= 0) {
+      while (!this.out.isEmpty && seqDiff(ackNr, this.out.una) >= 0) {
+        const pkt = this.out.shift() as OutPacket
+        if (!pkt.sacked) {
+          this.noteAcked(now, pkt)
+        }
+        this.forget(pkt)
+        if (pkt.type === PacketType.Fin) {
+          this.finAcked = true
+        }
+      }
+      this.dupAcks = 0
+      return true
+    }
+    if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null) {
+      // RFC 5681 duplicate ACK (only pure ACKs count; a SACK says more)
+      if (++this.dupAcks === DUP_THRESH) {
+        const first = this.out.get(this.out.una)
+        if (first != null && !first.lost && !first.sacked) {
+          this.markLost(first)
+          this.stats.fastRetransmits++
+          this.onCongestionSignal(now, first.seq)
+        }
+      }
+    }
+    return false
+  }
+
+  /** The selective part: bit i acknowledges `ack_nr + 2 + i` */
+  private ackSelective (now: Instant, ackNr: number, sack: Uint8Array): void {
+    const bits = sack.byteLength * 8
+    const base = seqAdd(ackNr, 2)
+    for (let i = 0; i < bits; i++) {
+      if ((sack[i >> 3] & (1 << (i & 7))) === 0) {
+        continue
+      }
+      const seq = seqAdd(base, i)
+      if (seqDiff(seq, this.out.nxt) >= 0) {
+        break
+      }
+      const pkt = this.out.get(seq)
+      if (pkt == null || pkt.sacked) {
+        continue
+      }
+      pkt.sacked = true
+      this.noteAcked(now, pkt)
+      if (pkt.inFlight) {
+        pkt.inFlight = false
+        this.bytesInFlight -= pkt.payload.byteLength
+      }
+      if (pkt.lost) {
+        pkt.lost = false
+        this.lostCount--
+      }
     }
   }
 
@@ -913,7 +926,8 @@ export class Connection {
         this.stats.duplicatesReceived++
         this.ackNow = true
         break
-      case InsertResult.Dropped:
+      default:
+        // dropped: no room, or too far ahead; the ACK shows the sender where we are
         this.ackNow = true
         break
     }
@@ -1035,11 +1049,11 @@ export class Connection {
     return this.build(now, pkt.type, pkt.seq, this.recv.ackNr, pkt.payload, Math.min(MAX_SACK_BYTES, sackRoom - (sackRoom % 4)))
   }
 
-  private buildControl (now: Instant, type: PacketType, seq: number, ackNr = this.recv.ackNr): Transmit {
+  private buildControl (now: Instant, type: PacketKind, seq: number, ackNr = this.recv.ackNr): Transmit {
     return this.build(now, type, seq, ackNr, EMPTY, MAX_SACK_BYTES)
   }
 
-  private build (now: Instant, type: PacketType, seq: number, ackNr: number, payload: Uint8Array, maxSack: number): Transmit {
+  private build (now: Instant, type: PacketKind, seq: number, ackNr: number, payload: Uint8Array, maxSack: number): Transmit {
     const sackBytes = type === PacketType.Syn || type === PacketType.Reset || maxSack < 4
       ? 0
       : this.recv.writeSack(this.sackScratch, maxSack)
@@ -1131,7 +1145,7 @@ export class Connection {
     return this.closeReason
   }
 
-  private setState (next: ConnState): void {
+  private setState (next: ConnectionState): void {
     if (next === this.stateValue) {
       return
     }
@@ -1152,4 +1166,3 @@ function randomU16 (randomBytes: (buf: Uint8Array) => void): number {
   randomBytes(b)
   return (b[0] << 8) | b[1]
 }
-

@@ -37,7 +37,7 @@ export const PacketType = {
   Syn: 4
 } as const
 
-export type PacketType = typeof PacketType[keyof typeof PacketType]
+export type PacketKind = typeof PacketType[keyof typeof PacketType]
 
 const PACKET_TYPE_NAMES = ['ST_DATA', 'ST_FIN', 'ST_STATE', 'ST_RESET', 'ST_SYN']
 
@@ -69,7 +69,7 @@ export const MAX_EXTENSIONS = 8
 export const MAX_SACK_BYTES = 32
 
 export interface Packet {
-  type: PacketType
+  type: PacketKind
   connectionId: number
   /** sender's clock when sent, microseconds, modulo 2^32 */
   timestamp: number
@@ -143,7 +143,7 @@ export function decodePacket (bytes: Uint8Array): Packet | InvalidPacketError {
   }
 
   return {
-    type: type as PacketType,
+    type: type as PacketKind,
     connectionId: (bytes[CONNECTION_ID] << 8) | bytes[CONNECTION_ID + 1],
     timestamp: readU32(bytes, TIMESTAMP),
     timestampDiff: readU32(bytes, TIMESTAMP_DIFF),
@@ -157,7 +157,7 @@ export function decodePacket (bytes: Uint8Array): Packet | InvalidPacketError {
 
 /** Header fields of an outgoing packet; the payload travels separately */
 export interface HeaderFields {
-  type: PacketType
+  type: PacketKind
   connectionId: number
   timestamp: number
   timestampDiff: number

@@ -13,7 +13,7 @@ export const InsertResult = {
   Dropped: 3
 } as const
 
-export type InsertResult = typeof InsertResult[keyof typeof InsertResult]
+export type InsertOutcome = typeof InsertResult[keyof typeof InsertResult]
 
 const EMPTY = new Uint8Array(0)
 
@@ -61,7 +61,7 @@ export class RecvBuffer {
    * Places a packet's payload. `isFin` packets take a sequence number and carry no payload
    * that matters to ordering (a FIN may carry data; it is delivered).
    */
-  insert (seq: number, payload: Uint8Array): InsertResult {
+  insert (seq: number, payload: Uint8Array): InsertOutcome {
     const d = seqDiff(seq, this.ackNr)
     if (d <= 0) {
       return InsertResult.Duplicate

@@ -1,11 +1,11 @@
 import { seqAdd, seqDiff } from './seq.ts'
-import type { PacketType } from './packet.ts'
+import type { PacketKind } from './packet.ts'
 import type { Instant } from './time.ts'
 
 /** A sequenced packet we sent (SYN, DATA or FIN) and that the peer has not acknowledged cumulatively */
 export interface OutPacket {
   seq: number
-  type: PacketType
+  type: PacketKind
   payload: Uint8Array
   /** times sent; RTT is only sampled from packets sent once (Karn's rule) */
   transmissions: number
@@ -54,7 +54,7 @@ export class SendBuffer {
     return this.nxt === this.una
   }
 
-  push (type: PacketType, payload: Uint8Array): OutPacket {
+  push (type: PacketKind, payload: Uint8Array): OutPacket {
     const pkt: OutPacket = {
       seq: this.nxt,
       type,

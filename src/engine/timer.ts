@@ -20,12 +20,12 @@ export const Timer = {
   Reorder: 7
 } as const
 
-export type Timer = typeof Timer[keyof typeof Timer]
+export type TimerId = typeof Timer[keyof typeof Timer]
 
 const TIMER_NAMES = ['retransmit', 'delayed-ack', 'keep-alive', 'idle', 'linger', 'handshake', 'window-probe', 'reorder']
 const TIMER_COUNT = TIMER_NAMES.length
 
-export function timerName (timer: Timer): string {
+export function timerName (timer: TimerId): string {
   return TIMER_NAMES[timer]
 }
 
@@ -33,24 +33,24 @@ export function timerName (timer: Timer): string {
 export class TimerTable {
   private readonly deadlines = new Float64Array(TIMER_COUNT).fill(Infinity)
 
-  set (timer: Timer, at: Instant): void {
+  set (timer: TimerId, at: Instant): void {
     this.deadlines[timer] = at
   }
 
-  stop (timer: Timer): void {
+  stop (timer: TimerId): void {
     this.deadlines[timer] = Infinity
   }
 
-  get (timer: Timer): Instant | undefined {
+  get (timer: TimerId): Instant | undefined {
     const at = this.deadlines[timer]
     return at === Infinity ? undefined : at
   }
 
-  isSet (timer: Timer): boolean {
+  isSet (timer: TimerId): boolean {
     return this.deadlines[timer] !== Infinity
   }
 
-  isExpired (timer: Timer, now: Instant): boolean {
+  isExpired (timer: TimerId, now: Instant): boolean {
     return this.deadlines[timer] <= now
   }
 
@@ -70,4 +70,4 @@ export class TimerTable {
   }
 }
 
-export const ALL_TIMERS: readonly Timer[] = [0, 1, 2, 3, 4, 5, 6, 7]
+export const ALL_TIMERS: readonly TimerId[] = [0, 1, 2, 3, 4, 5, 6, 7]

@@ -254,6 +254,8 @@ export class UtpHost implements SimNode {
         case 'closed':
           t.closed = { reason: ev.event.reason, message: ev.event.message, at: now }
           break
+        default:
+          break
       }
     }
   }
