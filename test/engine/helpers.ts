@@ -432,12 +432,17 @@ export class EndpointPair {
     return side === 'a' ? this.a : this.b
   }
 
-  /** Dials from `a` and attaches stream applications to both ends */
-  dial (aSends: Uint8Array, bSends: Uint8Array): { a: StreamApp, b: StreamApp } {
+  /**
+   * Dials from `a` and attaches stream applications to both ends. `limits` caps what each side
+   * writes at first (raise {@link StreamApp.writeLimit} and call `pump` to send more).
+   */
+  dial (aSends: Uint8Array, bSends: Uint8Array, limits: { a?: number, b?: number } = {}): { a: StreamApp, b: StreamApp } {
     const entry = this.a.connect(this.now, ADDR_B)
     const a = new StreamApp(this.a, aSends, bSends)
     a.entry = entry
+    a.writeLimit = limits.a ?? aSends.byteLength
     const b = new StreamApp(this.b, bSends, aSends)
+    b.writeLimit = limits.b ?? bSends.byteLength
     this.apps.a = a
     this.apps.b = b
     this.pendingApp = b
@@ -546,7 +551,10 @@ export class EndpointPair {
     }
     // any other connection: drop what it receives
     const conn = ev.connection.connection
-    while (conn.read(this.now) != null) {}
+    let chunk = conn.read(this.now)
+    while (chunk != null) {
+      chunk = conn.read(this.now)
+    }
     this.endpoint(side).wake(ev.connection)
   }
 }
