@@ -24,11 +24,16 @@
  * ```
  */
 
+export { UtpSocket } from './socket/utp-socket.ts'
+export { UtpConnection } from './socket/utp-connection.ts'
+export { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, SocketStateError } from './socket/errors.ts'
 export { Endpoint, DEFAULT_MAX_HALF_OPEN, DEFAULT_RESET_RATE } from './engine/endpoint.ts'
 export { Connection, ConnState, stateName } from './engine/connection.ts'
 export { defaultConnectionConfig, resolveConnectionConfig } from './engine/config.ts'
 export { decodePacket, encodePacket, encodeHeader, headerSize, looksLikeUtp, stringifyPacket, PacketType, HEADER_SIZE } from './engine/packet.ts'
 export { InvalidPacketError, InvalidConfigError, ConnectionStateError } from './engine/errors.ts'
+export type { UtpSocketOptions, UtpSocketEvents, SocketAddress } from './socket/utp-socket.ts'
+export type { UtpConnectionOptions } from './socket/utp-connection.ts'
 export type { EndpointInit, EndpointConnection, EndpointEvent, EndpointTransmit, HandleResult, RemoteAddress } from './engine/endpoint.ts'
 export type { CloseReason, ConnectionEvent, ConnectionStats, ConnectionState, Transmit } from './engine/connection.ts'
 export type { ConnectionConfig } from './engine/config.ts'

@@ -76,6 +76,8 @@ export type ConnectionEvent =
   | { type: 'writable' }
   /** the peer finished sending and every byte it sent is readable */
   | { type: 'end' }
+  /** the peer acknowledged everything we wrote, our FIN included */
+  | { type: 'flushed' }
   | { type: 'closed', reason: CloseReason, message: string }
 
 /** One datagram to send: header and payload are separate so the payload is never copied */
@@ -674,6 +676,7 @@ export class Connection {
         this.forget(pkt)
         if (pkt.type === PacketType.Fin) {
           this.finAcked = true
+          this.events.push({ type: 'flushed' })
         }
       }
       this.dupAcks = 0
@@ -1101,7 +1104,8 @@ export class Connection {
     this.timers.stopAll()
     this.timers.set(Timer.Linger, now + linger)
     this.setState(ConnState.Linger)
-    this.releaseBuffers()
+    // the send side is done; received data stays readable until the application takes it
+    this.releaseSendBuffers()
     this.closeReason = 'closed'
     this.events.push({ type: 'closed', reason: 'closed', message: 'both sides finished' })
   }
@@ -1113,7 +1117,11 @@ export class Connection {
     const wasLingering = this.stateValue === ConnState.Linger
     this.timers.stopAll()
     this.setState(ConnState.Closed)
-    this.releaseBuffers()
+    this.releaseSendBuffers()
+    if (reason !== 'closed') {
+      // an abortive close discards what was not read, as TCP does on RST
+      this.recv.clear()
+    }
     if (!wasLingering) {
       this.closeReason = reason
       this.log('closed reason=%s: %s', reason, message)
@@ -1121,7 +1129,7 @@ export class Connection {
     }
   }
 
-  private releaseBuffers (): void {
+  private releaseSendBuffers (): void {
     this.writeQueue.clear()
     this.out.clear()
     this.unackedBytes = 0

@@ -167,6 +167,27 @@ export function drainEvents (conn: Connection): EventSummary[] {
   return out
 }
 
+/** Drains an endpoint's events */
+export function drainEndpointEvents (endpoint: Endpoint): EndpointEvent[] {
+  const out: EndpointEvent[] = []
+  for (let ev = endpoint.pollEvent(); ev != null; ev = endpoint.pollEvent()) {
+    out.push(ev)
+  }
+  return out
+}
+
+/** Drains an endpoint's transmits, decoded, with their destinations */
+export function drainEndpointTransmits (endpoint: Endpoint, t: Instant): Array<{ remote: RemoteAddress, packet: Packet }> {
+  const out: Array<{ remote: RemoteAddress, packet: Packet }> = []
+  for (let tr = endpoint.pollTransmit(t); tr != null; tr = endpoint.pollTransmit(t)) {
+    out.push({ remote: tr.remote, packet: decodeTransmit(tr) })
+    if (out.length > 100_000) {
+      throw new Error('runaway pollTransmit')
+    }
+  }
+  return out
+}
+
 /** Reads everything readable */
 export function readAll (conn: Connection, t: Instant): Uint8Array {
   const chunks: Uint8Array[] = []
@@ -579,7 +600,7 @@ export class StreamApp {
   remoteEnded = false
   closed: CloseReason | undefined
   readonly events: EventSummary[] = []
-  private readonly endpoint: Endpoint
+  readonly endpoint: Endpoint
 
   constructor (endpoint: Endpoint, out: Uint8Array, expected: Uint8Array) {
     this.endpoint = endpoint

@@ -11,10 +11,10 @@ import { SimNetwork } from './network.ts'
 import { Prng } from './prng.ts'
 import { ByteStream, UtpHost } from './utp-host.ts'
 import type { SimAddress, SimNode } from './network.ts'
+import type { Transfer, TransferInit } from './utp-host.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
 import type { EndpointConnection } from '../../src/engine/endpoint.ts'
 import type { Packet } from '../../src/engine/packet.ts'
-import type { Transfer, TransferInit } from './utp-host.ts'
 
 const A: SimAddress = { host: '10.0.0.1', port: 4000 }
 const B: SimAddress = { host: '10.0.0.2', port: 5000 }
@@ -26,7 +26,7 @@ const S = 1_000_000
 /** longest a connection lingers after closing (connection.ts MAX_LINGER_US), plus a margin */
 const LINGER_BOUND = 12 * S
 /** a SYN's first retransmission timeout (RFC 6298 initial RTO) and the one after one backoff */
-const SYN_RTO_1 = 1 * S
+const SYN_RTO_1 = S
 const SYN_RTO_2 = 2 * S
 
 /** One datagram as the network tap saw it */
@@ -48,15 +48,15 @@ interface World {
   /** connection trace lines of both hosts */
   logs: string[]
   /** decides which datagrams the tap drops */
-  drop?: (w: Wire) => boolean
+  drop?(w: Wire): boolean
   /** an assertion message naming the seed */
-  msg: (what: string) => string
+  msg(what: string): string
 }
 
 interface WorldInit {
   config?: Partial<ConnectionConfig>
   /** transfer the acceptor attaches to each accepted connection */
-  onIncoming?: (entry: EndpointConnection) => TransferInit | undefined
+  onIncoming?(entry: EndpointConnection): TransferInit | undefined
   /** default true */
   listen?: boolean
   /** put host B on the network (default true) */
@@ -123,7 +123,7 @@ function dump (w: World): string {
   return `\nwire:\n${wire.slice(-60).join('\n')}\nlog:\n${w.logs.slice(-60).join('\n')}`
 }
 
-function sent (w: World, from: SimAddress, type: PacketType): Wire[] {
+function sent (w: World, from: SimAddress, type: number): Wire[] {
   return w.wire.filter(e => e.from === from.host && e.p.type === type)
 }
 
@@ -378,7 +378,7 @@ describe('sim/handshake: handshake under loss', function () {
       expect(ta.closed?.at, w.msg('closed at the connect deadline')).to.be.within(deadline, deadline + MS)
       expect(ta.connected, w.msg('never connected')).to.equal(false)
       // SYN at 0, 1, 3, 7 s (RTO 1, 2, 4 s); the next would be at 15 s, after the deadline
-      expect(sent(w, A, PacketType.Syn).map(e => e.t - start), w.msg('SYN transmission times')).to.deep.equal([0, 1 * S, 3 * S, 7 * S])
+      expect(sent(w, A, PacketType.Syn).map(e => e.t - start), w.msg('SYN transmission times')).to.deep.equal([0, S, 3 * S, 7 * S])
       expect(w.a.endpoint.size, w.msg('A forgets the dial at once')).to.equal(0)
       expect(w.a.endpoint.pollTimeout(), w.msg('A has no deadline left')).to.equal(undefined)
       expectForgotten(w)
@@ -394,7 +394,7 @@ describe('sim/handshake: handshake under loss', function () {
       expectClosed(w, ta, 'timed-out', 'A')
       const deadline = start + 2_500_000
       expect(ta.closed?.at, w.msg('closed at the connect deadline')).to.be.within(deadline, deadline + MS)
-      expect(sent(w, A, PacketType.Syn).map(e => e.t - start), w.msg('SYN transmission times')).to.deep.equal([0, 1 * S])
+      expect(sent(w, A, PacketType.Syn).map(e => e.t - start), w.msg('SYN transmission times')).to.deep.equal([0, S])
       expect(w.b.accepted.length, w.msg('B saw nothing')).to.equal(0)
       expect(w.a.endpoint.size, w.msg('A forgets the dial at once')).to.equal(0)
       expect(w.a.endpoint.pollTimeout(), w.msg('A has no deadline left')).to.equal(undefined)
@@ -428,7 +428,7 @@ describe('sim/handshake: handshake under loss', function () {
       const fake = new OneShot(B, fakeSyn(new Prng(seed)), start)
       w.net.connect(C.host, B.host, { delayUs: DELAY })
       w.net.attach(C, fake)
-      w.net.runTo(start + 1 * S)
+      w.net.runTo(start + S)
       expect(w.b.endpoint.size, w.msg('B holds the half-open connection')).to.equal(1)
       expect(w.b.endpoint.halfOpen, w.msg('B counts it half-open')).to.equal(1)
       expect(fake.received.map(p => p.type), w.msg('the fake initiator got a SYN-ACK')).to.deep.equal([PacketType.State])
@@ -485,7 +485,7 @@ describe('sim/handshake: handshake under loss', function () {
         w.net.attach({ host: '10.0.0.3', port: 7000 + i }, fake)
       }
       let most = 0
-      for (let t = start; t <= start + 1 * S; t += 500) {
+      for (let t = start; t <= start + S; t += 500) {
         w.net.runTo(t)
         most = Math.max(most, w.b.endpoint.halfOpen, w.b.endpoint.size)
       }
@@ -495,7 +495,7 @@ describe('sim/handshake: handshake under loss', function () {
       expect(fakes.filter(f => f.received.length > 0).length, w.msg('SYNs answered')).to.equal(5)
 
       // once they time out the endpoint accepts again
-      w.net.runTo(start + w.b.endpoint.config.handshakeTimeout + 1 * S)
+      w.net.runTo(start + w.b.endpoint.config.handshakeTimeout + S)
       expect(w.b.endpoint.halfOpen, w.msg('half-open connections reclaimed')).to.equal(0)
       expect(w.b.endpoint.size, w.msg('connections reclaimed')).to.equal(0)
       const ta = w.a.dial(w.net.now, B, { send: 10_000, sendSeed: seed + 1, recvSeed: seed + 2 })

@@ -1,0 +1,198 @@
+import { Duplex } from 'node:stream'
+import { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError } from './errors.ts'
+import type { ConnectionEvent, CloseReason } from '../engine/connection.ts'
+import type { EndpointConnection } from '../engine/endpoint.ts'
+
+/** What a connection needs from the socket that carries it */
+export interface ConnectionCarrier {
+  /** the engine clock, µs */
+  now(): number
+  /** the connection may have packets to send or a new deadline */
+  wake(entry: EndpointConnection): void
+}
+
+export interface UtpConnectionOptions {
+  /** keep our side writable after the peer ended its side (default false, as `net`) */
+  allowHalfOpen?: boolean
+  /** bytes the readable side buffers before it stops pulling from the engine */
+  readableHighWaterMark?: number
+}
+
+/**
+ * One uTP connection as a Node.js `Duplex` stream. `write()` honours backpressure from the
+ * engine's send buffer, `end()` sends a FIN once everything written is out and resolves
+ * `'finish'` only when the peer has acknowledged all of it, `destroy()` sends ST_RESET. Typed
+ * errors: {@link ConnectionResetError}, {@link ConnectionRefusedError},
+ * {@link ConnectionTimeoutError}.
+ */
+export class UtpConnection extends Duplex {
+  readonly remoteAddress: string
+  readonly remotePort: number
+  readonly remoteFamily: 'IPv4' | 'IPv6'
+  /** the engine side of this connection */
+  readonly entry: EndpointConnection
+  private readonly carrier: ConnectionCarrier
+  private pendingWrite: ((err?: Error | null) => void) | undefined
+  private pendingFinal: ((err?: Error | null) => void) | undefined
+  private wantsData = false
+  private remoteEnded = false
+  private pushedEnd = false
+  private engineClosed = false
+  private connectedValue: boolean
+
+  constructor (carrier: ConnectionCarrier, entry: EndpointConnection, options: UtpConnectionOptions = {}) {
+    super({
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      readableHighWaterMark: options.readableHighWaterMark ?? 256 * 1024,
+      writableHighWaterMark: 64 * 1024
+    })
+    this.carrier = carrier
+    this.entry = entry
+    this.remoteAddress = entry.remote.address
+    this.remotePort = entry.remote.port
+    this.remoteFamily = entry.remote.address.includes(':') ? 'IPv6' : 'IPv4'
+    this.connectedValue = !entry.connection.isInitiator
+  }
+
+  /** The handshake completed (always true on the accepting side, which may send at once) */
+  get connected (): boolean {
+    return this.connectedValue
+  }
+
+  /** Smoothed round-trip time in milliseconds, once measured */
+  get rtt (): number | undefined {
+    const srtt = this.entry.connection.smoothedRtt
+    return srtt == null ? undefined : srtt / 1000
+  }
+
+  /** Protocol counters of the connection */
+  get stats (): typeof this.entry.connection.stats {
+    return this.entry.connection.stats
+  }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    const conn = this.entry.connection
+    let more: boolean
+    try {
+      more = conn.write(this.carrier.now(), chunk)
+    } catch (err: any) {
+      callback(err)
+      return
+    }
+    this.carrier.wake(this.entry)
+    if (more) {
+      callback()
+    } else {
+      this.pendingWrite = callback
+    }
+  }
+
+  override _final (callback: (err?: Error | null) => void): void {
+    if (this.engineClosed) {
+      callback()
+      return
+    }
+    this.entry.connection.end(this.carrier.now())
+    this.carrier.wake(this.entry)
+    this.pendingFinal = callback
+  }
+
+  override _read (): void {
+    this.wantsData = true
+    this.pull()
+  }
+
+  override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
+    if (!this.engineClosed) {
+      this.engineClosed = true
+      this.entry.connection.reset(this.carrier.now())
+      this.carrier.wake(this.entry)
+    }
+    this.pendingWrite = undefined
+    this.pendingFinal = undefined
+    callback(err)
+  }
+
+  /** Delivers one engine event (called by the socket) */
+  handleEvent (event: ConnectionEvent): void {
+    switch (event.type) {
+      case 'connected':
+        this.connectedValue = true
+        this.emit('connect')
+        break
+      case 'readable':
+        this.pull()
+        break
+      case 'writable':
+        this.releaseWrite()
+        break
+      case 'end':
+        this.remoteEnded = true
+        this.pull()
+        break
+      case 'flushed': {
+        const final = this.pendingFinal
+        this.pendingFinal = undefined
+        final?.()
+        break
+      }
+      case 'closed':
+        this.handleClosed(event.reason, event.message)
+        break
+      default:
+        break
+    }
+  }
+
+  private releaseWrite (): void {
+    const write = this.pendingWrite
+    this.pendingWrite = undefined
+    write?.()
+  }
+
+  private pull (): void {
+    const conn = this.entry.connection
+    const now = this.carrier.now()
+    let pulled = false
+    let chunk: Uint8Array | undefined
+    while (this.wantsData && (chunk = conn.read(now)) != null) {
+      pulled = true
+      if (!this.push(chunk)) {
+        this.wantsData = false
+      }
+    }
+    if (pulled) {
+      // reading may have reopened the receive window: the engine may want to say so
+      this.carrier.wake(this.entry)
+    }
+    if (this.remoteEnded && !this.pushedEnd && conn.readableLength === 0) {
+      this.pushedEnd = true
+      this.push(null)
+    }
+  }
+
+  private handleClosed (reason: CloseReason, message: string): void {
+    this.engineClosed = true
+    switch (reason) {
+      case 'closed':
+        // both sides finished: everything we wrote was acknowledged, everything sent to us is readable
+        this.remoteEnded = true
+        this.releaseWrite()
+        this.pull()
+        break
+      case 'reset':
+        this.destroy(new ConnectionResetError(`connection to ${this.remoteAddress}:${this.remotePort} reset by the peer`))
+        break
+      case 'refused':
+        this.destroy(new ConnectionRefusedError(`connection to ${this.remoteAddress}:${this.remotePort} refused`))
+        break
+      case 'timed-out':
+        this.destroy(new ConnectionTimeoutError(`connection to ${this.remoteAddress}:${this.remotePort} timed out: ${message}`))
+        break
+      default:
+        // aborted: we reset it ourselves
+        this.destroy()
+        break
+    }
+  }
+}

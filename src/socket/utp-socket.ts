@@ -1,0 +1,416 @@
+/**
+ * One UDP socket that carries any number of uTP connections, inbound and outbound, and passes
+ * every datagram that is not uTP to the application. The engine ({@link Endpoint}) does the
+ * protocol; this class owns the `node:dgram` socket, the clock and one timer for all connections.
+ *
+ * Datagrams received in one turn of the event loop are all fed to the engine before anything is
+ * sent, so their ACKs are coalesced; sends and events are flushed once per turn.
+ */
+
+import { randomFillSync } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { EventEmitter } from 'node:events'
+import { isIP } from 'node:net'
+import { AbortError } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { Endpoint } from '../engine/endpoint.ts'
+import { SocketStateError } from './errors.ts'
+import { UtpConnection } from './utp-connection.ts'
+import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
+import type { ConnectionConfig } from '../engine/config.ts'
+import type { EndpointConnection, EndpointEvent } from '../engine/endpoint.ts'
+import type { AbortOptions, Logger } from '@libp2p/interface'
+import type { RemoteInfo, Socket } from 'node:dgram'
+
+export interface UtpSocketOptions {
+  /** address family (default 'udp4') */
+  type?: 'udp4' | 'udp6'
+  /**
+   * Kernel receive and send buffer sizes for the UDP socket, in bytes (default 4 MiB, clamped by
+   * the kernel's limits). The kernel default (about 208 KiB) drops bursts at loopback speeds.
+   */
+  udpBufferSize?: number
+  /** largest datagram sent, bytes (default 1452: fits a 1500-byte MTU over IPv6 and IPv4) */
+  packetSize?: number
+  /** per-connection receive buffer, bytes (default 1 MiB) */
+  recvBufferSize?: number
+  /** per-connection send buffer, bytes (default 1 MiB) */
+  sendBufferSize?: number
+  /** LEDBAT target queuing delay, ms (default 100) */
+  targetDelay?: number
+  /** a dial fails after this long without an answer, ms (default 10,000) */
+  connectTimeout?: number
+  /** a connection closes when nothing arrives for this long, ms (default 60,000; 0 disables) */
+  idleTimeout?: number
+  /** a keep-alive goes out after this long without sending, ms (default 15,000; 0 disables) */
+  keepAliveInterval?: number
+  /**
+   * Accepted connections that may be half-open at once (default 1,024); further SYNs are dropped
+   * until some of them confirm or time out
+   */
+  maxHalfOpen?: number
+  /** stream options of every connection */
+  connection?: UtpConnectionOptions
+  /** engine settings not covered above, in the engine's units (µs) */
+  engine?: Partial<ConnectionConfig>
+  log?: Logger
+}
+
+export interface UtpSocketEvents {
+  connection: [UtpConnection]
+  message: [Buffer, RemoteInfo]
+  listening: []
+  error: [Error]
+  close: []
+}
+
+export interface SocketAddress {
+  address: string
+  family: string
+  port: number
+}
+
+const DEFAULT_UDP_BUFFER = 4 * 1024 * 1024
+const MS = 1000
+
+export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
+  readonly type: 'udp4' | 'udp6'
+  private readonly dgram: Socket
+  private readonly endpoint: Endpoint
+  private readonly log: Logger
+  private readonly connectionOptions: UtpConnectionOptions
+  private readonly udpBufferSize: number
+  private readonly streams = new Map<EndpointConnection, UtpConnection>()
+  private bound = false
+  private closed = false
+  private flushScheduled = false
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private timerAt = Infinity
+
+  constructor (options: UtpSocketOptions = {}) {
+    super()
+    this.type = options.type ?? 'udp4'
+    this.log = options.log ?? logger('libp2p:utp:socket')
+    this.connectionOptions = options.connection ?? {}
+    this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
+    this.endpoint = new Endpoint({
+      randomBytes: (buf) => { randomFillSync(buf) },
+      maxHalfOpen: options.maxHalfOpen,
+      log: this.log,
+      config: {
+        ...options.engine,
+        ...definedMicros({
+          targetDelay: options.targetDelay,
+          connectTimeout: options.connectTimeout,
+          idleTimeout: options.idleTimeout,
+          keepAliveInterval: options.keepAliveInterval
+        }),
+        ...(options.packetSize != null ? { packetSize: options.packetSize } : {}),
+        ...(options.recvBufferSize != null ? { recvBufferSize: options.recvBufferSize } : {}),
+        ...(options.sendBufferSize != null ? { sendBufferSize: options.sendBufferSize } : {})
+      }
+    })
+    this.dgram = createSocket({ type: this.type, ipv6Only: this.type === 'udp6' })
+    this.dgram.on('message', (msg, rinfo) => { this.onMessage(msg, rinfo) })
+    this.dgram.on('error', (err) => { this.onError(err) })
+  }
+
+  /** Binds the UDP socket; port 0 or none picks an ephemeral port */
+  async bind (port = 0, host?: string): Promise<void> {
+    if (this.closed) {
+      throw new SocketStateError('socket is closed')
+    }
+    if (this.bound) {
+      throw new SocketStateError('socket is already bound')
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { reject(err) }
+      this.dgram.once('error', onError)
+      this.dgram.bind(port, host ?? (this.type === 'udp6' ? '::' : '0.0.0.0'), () => {
+        this.dgram.off('error', onError)
+        resolve()
+      })
+    })
+    this.bound = true
+    this.sizeBuffers()
+    this.log('bound %s:%d', this.address().address, this.address().port)
+  }
+
+  address (): SocketAddress {
+    if (!this.bound) {
+      throw new SocketStateError('socket is not bound')
+    }
+    return this.dgram.address()
+  }
+
+  /** Accepts incoming connections from now on (emitted as 'connection') */
+  listen (): void {
+    this.assertRunning()
+    this.endpoint.listening = true
+    this.emit('listening')
+  }
+
+  /** Stops accepting; established connections are not affected */
+  unlisten (): void {
+    this.endpoint.listening = false
+  }
+
+  get listening (): boolean {
+    return this.endpoint.listening
+  }
+
+  /** Number of live connections (including those closing) */
+  get connectionCount (): number {
+    return this.endpoint.size
+  }
+
+  /** Opens a connection from this socket's port; resolves once the handshake completes */
+  async connect (port: number, host: string, options: AbortOptions = {}): Promise<UtpConnection> {
+    options.signal?.throwIfAborted()
+    if (!this.bound) {
+      await this.bind()
+    }
+    this.assertRunning()
+    validatePort(port)
+    validateHost(host, this.type)
+    const entry = this.endpoint.connect(this.now(), { address: host, port })
+    const conn = this.adopt(entry)
+    this.wake(entry)
+    return new Promise<UtpConnection>((resolve, reject) => {
+      const done = (): void => {
+        conn.off('connect', onConnect)
+        conn.off('error', onError)
+        conn.off('close', onClose)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      const onConnect = (): void => { done(); resolve(conn) }
+      const onError = (err: Error): void => { done(); reject(err) }
+      const onClose = (): void => { done(); reject(new SocketStateError('connection closed before it was established')) }
+      const onAbort = (): void => {
+        done()
+        conn.destroy()
+        reject(new AbortError('dial aborted'))
+      }
+      conn.once('connect', onConnect)
+      conn.once('error', onError)
+      conn.once('close', onClose)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** Sends a raw (non-uTP) datagram from this socket's port */
+  async send (buf: Uint8Array, port: number, host: string): Promise<void> {
+    this.assertRunning()
+    await new Promise<void>((resolve, reject) => {
+      this.dgram.send(buf, port, host, (err) => { if (err != null) { reject(err) } else { resolve() } })
+    })
+  }
+
+  /**
+   * Ends every connection gracefully (waiting at most `graceMs` for them), resets what is left,
+   * then frees the port
+   */
+  async close (graceMs = 2_000): Promise<void> {
+    if (this.closed) {
+      return
+    }
+    this.endpoint.listening = false
+    const open = [...this.streams.values()].filter(s => !s.destroyed)
+    await Promise.all(open.map(async (s) => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { s.destroy(); resolve() }, graceMs)
+        s.once('close', () => { clearTimeout(timer); resolve() })
+        s.on('error', () => {})
+        s.resume()
+        s.end()
+      })
+    }))
+    this.flush()
+    this.closed = true
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.bound) {
+      await new Promise<void>((resolve) => { this.dgram.close(() => { resolve() }) })
+    }
+    this.emit('close')
+  }
+
+  /** Keeps the process alive while the socket is open (the default) */
+  ref (): this {
+    this.dgram.ref()
+    this.timer?.ref()
+    return this
+  }
+
+  /** Lets the process exit while the socket is open */
+  unref (): this {
+    this.dgram.unref()
+    this.timer?.unref()
+    return this
+  }
+
+  // ------------------------------------------------------------- ConnectionCarrier
+
+  now (): number {
+    return Math.floor(performance.now() * MS)
+  }
+
+  wake (entry: EndpointConnection): void {
+    this.endpoint.wake(entry)
+    this.scheduleFlush()
+  }
+
+  // -------------------------------------------------------------
+
+  private onMessage (msg: Buffer, rinfo: RemoteInfo): void {
+    const result = this.endpoint.handle(this.now(), rinfo, msg)
+    if (result === 'not-utp') {
+      this.emit('message', msg, rinfo)
+      return
+    }
+    this.scheduleFlush()
+  }
+
+  private onError (err: Error): void {
+    this.log.error('socket error - %e', err)
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err)
+    }
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushScheduled || this.closed) {
+      return
+    }
+    this.flushScheduled = true
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flush()
+    })
+  }
+
+  /** Sends what the engine has, delivers its events, re-arms the timer */
+  private flush (): void {
+    if (this.closed) {
+      return
+    }
+    // events can queue more work (a write in a 'data' handler): go round until quiet
+    for (let round = 0; round < 8; round++) {
+      this.transmit()
+      if (!this.dispatchEvents()) {
+        break
+      }
+    }
+    this.armTimer()
+  }
+
+  private transmit (): void {
+    const now = this.now()
+    let t
+    while ((t = this.endpoint.pollTransmit(now)) != null) {
+      const list = t.payload.byteLength > 0 ? [t.header, t.payload] : t.header
+      this.dgram.send(list, t.remote.port, t.remote.address, onSent)
+    }
+  }
+
+  /** Returns true when any event was delivered */
+  private dispatchEvents (): boolean {
+    let any = false
+    let ev: EndpointEvent | undefined
+    while ((ev = this.endpoint.pollEvent()) != null) {
+      any = true
+      if (ev.type === 'incoming') {
+        const conn = this.adopt(ev.connection)
+        this.emit('connection', conn)
+        continue
+      }
+      const stream = this.streams.get(ev.connection)
+      if (stream == null) {
+        continue
+      }
+      if (ev.event.type === 'closed') {
+        this.streams.delete(ev.connection)
+      }
+      stream.handleEvent(ev.event)
+    }
+    return any
+  }
+
+  private armTimer (): void {
+    const at = this.endpoint.pollTimeout()
+    if (at == null) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+      this.timerAt = Infinity
+      return
+    }
+    if (this.timer != null && at >= this.timerAt) {
+      // an earlier or equal wake-up is already armed; it re-arms for the rest
+      return
+    }
+    clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAt = Infinity
+      this.endpoint.handleTimeout(this.now())
+      this.flush()
+    }, Math.max(0, Math.ceil((at - this.now()) / MS)))
+  }
+
+  private adopt (entry: EndpointConnection): UtpConnection {
+    const conn = new UtpConnection(this, entry, this.connectionOptions)
+    entry.owner = conn
+    this.streams.set(entry, conn)
+    return conn
+  }
+
+  private sizeBuffers (): void {
+    for (const [set, get] of [
+      [(n: number) => { this.dgram.setRecvBufferSize(n) }, () => this.dgram.getRecvBufferSize()],
+      [(n: number) => { this.dgram.setSendBufferSize(n) }, () => this.dgram.getSendBufferSize()]
+    ] as const) {
+      try {
+        set(this.udpBufferSize)
+      } catch (err: any) {
+        this.log('could not set UDP buffer to %d bytes (kept %d) - %e', this.udpBufferSize, get(), err)
+      }
+    }
+  }
+
+  private assertRunning (): void {
+    if (this.closed) {
+      throw new SocketStateError('socket is closed')
+    }
+  }
+}
+
+function onSent (): void {
+  // send errors (EHOSTUNREACH, ENOBUFS...) are losses the protocol recovers from
+}
+
+function definedMicros (values: Record<string, number | undefined>): Partial<ConnectionConfig> {
+  const out: Record<string, number> = {}
+  for (const [key, value] of Object.entries(values)) {
+    if (value != null) {
+      out[key] = value * MS
+    }
+  }
+  return out
+}
+
+function validateHost (host: string, type: 'udp4' | 'udp6'): void {
+  const family = isIP(host)
+  if (family === 0) {
+    throw new TypeError(`host must be an IP address literal, got ${JSON.stringify(host)}`)
+  }
+  if ((family === 4) !== (type === 'udp4')) {
+    throw new TypeError(`cannot reach IPv${family} address ${host} from a ${type} socket`)
+  }
+}
+
+function validatePort (port: number): void {
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new RangeError(`port must be an integer in [1, 65535], got ${port}`)
+  }
+}
