@@ -425,6 +425,11 @@ export class Connection {
       }
     }
 
+    if ((p.type === PacketType.Data || p.type === PacketType.Fin) && seqDiff(p.seqNr, this.recv.ackNr) >= RecvBuffer.REORDER_CAPACITY) {
+      // far beyond anything we could hold: forged or broken; libutp drops these whole too
+      this.log.trace('drop: seq_nr %d beyond the reorder window after %d', p.seqNr, this.recv.ackNr)
+      return
+    }
     if (!this.acceptsAck(p.ackNr)) {
       this.log.trace('drop: ack_nr %d outside [%d, %d]', p.ackNr, seqAdd(this.out.una, -1), seqAdd(this.out.nxt, -1))
       return

@@ -21,7 +21,7 @@ export interface UtpConnectionOptions {
 /**
  * One uTP connection as a Node.js `Duplex` stream. `write()` honours backpressure from the
  * engine's send buffer, `end()` sends a FIN once everything written is out and resolves
- * `'finish'` only when the peer has acknowledged all of it, `destroy()` sends ST_RESET. Typed
+ * `'finish'` only when the peer has acknowledged all of it, `destroy(err)` sends ST_RESET. Typed
  * errors: {@link ConnectionResetError}, {@link ConnectionRefusedError},
  * {@link ConnectionTimeoutError}.
  */
@@ -102,10 +102,19 @@ export class UtpConnection extends Duplex {
     this.pull()
   }
 
+  /**
+   * With an error: abort with ST_RESET. Without one, as `close()` does for TCP: what was written
+   * is still delivered and a FIN follows, in the background.
+   */
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
     if (!this.engineClosed) {
       this.engineClosed = true
-      this.entry.connection.reset(this.carrier.now())
+      const now = this.carrier.now()
+      if (err != null) {
+        this.entry.connection.reset(now)
+      } else {
+        this.entry.connection.end(now)
+      }
       this.carrier.wake(this.entry)
     }
     this.pendingWrite = undefined
@@ -115,6 +124,9 @@ export class UtpConnection extends Duplex {
 
   /** Delivers one engine event (called by the socket) */
   handleEvent (event: ConnectionEvent): void {
+    if (this.destroyed) {
+      return
+    }
     switch (event.type) {
       case 'connected':
         this.connectedValue = true

@@ -696,7 +696,7 @@ describe('CONNECTED', () => {
     ])
     t += RTT
     send(conn, t, { ...SEND_TEMPL, seqNr: remote(2), ackNr: local(2) })
-    expect(drainEvents(conn)).to.deep.equal([{ type: 'closed', reason: 'closed' }])
+    expect(drainEvents(conn)).to.deep.equal([{ type: 'flushed' }, { type: 'closed', reason: 'closed' }])
     expect(conn.state).to.equal(ConnState.Linger)
   })
 
@@ -778,7 +778,7 @@ describe('FIN_SENT', () => {
     let t = T1 + RTT
     send(conn, t, { ...SEND_TEMPL, ackNr: local(1) })
     expect(conn.state).to.equal(ConnState.FinSent)
-    expect(drainEvents(conn)).to.deep.equal([])
+    expect(drainEvents(conn)).to.deep.equal([{ type: 'flushed' }])
 
     t += 1000
     send(conn, t, { ...SEND_TEMPL, type: PacketType.Fin, ackNr: local(1) })
@@ -1015,6 +1015,8 @@ class FuzzBench {
   readonly maxSent: Record<Side, number | undefined> = { a: undefined, b: undefined }
   /** recent real datagrams of the live connection, the raw material of mutations */
   readonly pool: Array<{ to: Side, bytes: Uint8Array }> = []
+  /** what `Endpoint.handle` made of the forged datagrams */
+  readonly results: Record<string, number> = {}
 
   constructor (seed: number, dropResets: boolean) {
     this.pair = new EndpointPair({ seed, latency: 2_000 })
@@ -1147,82 +1149,16 @@ class FuzzBench {
   mutatedDatagram (rng: Prng): { to: Side, bytes: Uint8Array } {
     const src = this.pool[rng.int(this.pool.length)]
     const to = src.to
-    let b = src.bytes.slice()
+    const near = {
+      seq: this.delivered[to] ?? 0,
+      ack: this.delivered[other(to)] ?? 0
+    }
+    let b: Uint8Array = src.bytes.slice()
     const rounds = 1 + rng.int(4)
     for (let r = 0; r < rounds; r++) {
-      const op = rng.int(15)
-      if (b.byteLength < 20 && op < 13) {
-        continue
-      }
-      switch (op) {
-        case 0:
-          b[rng.int(b.byteLength)] ^= 1 << rng.int(8)
-          break
-        case 1:
-          b[rng.int(b.byteLength)] = rng.int(256)
-          break
-        case 2:
-          b[0] = (pick(rng, ALL_TYPES) << 4) | 1
-          break
-        case 3: {
-          const base = this.delivered[to] ?? 0
-          writeU16(b, 16, seqAdd(base, rng.int(33) - 16))
-          break
-        }
-        case 4: {
-          const base = this.delivered[other(to)] ?? 0
-          writeU16(b, 18, seqAdd(base, rng.int(33) - 16))
-          break
-        }
-        case 5:
-          writeU32(b, 12, pick(rng, [0, 1, 100, 1500, 65_535, rng.u32()]))
-          break
-        case 6:
-          writeU32(b, 4, rng.u32())
-          break
-        case 7:
-          writeU32(b, 8, pick(rng, [0, 0x7fffffff, rng.u32(), rng.int(200_000)]))
-          break
-        case 8:
-          b = b.slice(0, rng.int(b.byteLength + 1))
-          break
-        case 9: {
-          const tail = rng.bytes(1 + rng.int(64))
-          const out = new Uint8Array(b.byteLength + tail.byteLength)
-          out.set(b)
-          out.set(tail, b.byteLength)
-          b = out
-          break
-        }
-        case 10: {
-          // a fresh selective ACK of any length, any bits
-          const p = decodePacket(b)
-          if (!(p instanceof InvalidPacketError)) {
-            const len = rng.int(41)
-            b = encodePacket({ ...p, sack: len === 0 ? undefined : rng.bytes(len), payload: p.payload })
-          }
-          break
-        }
-        case 11:
-          b[1] = rng.int(4) === 0 ? rng.int(256) : rng.int(3)
-          break
-        case 12: {
-          const id = (b[2] << 8) | b[3]
-          writeU16(b, 2, pick(rng, [id + 1, id - 1, id ^ 0x8000, rng.int(0x10000)]) & 0xffff)
-          break
-        }
-        case 13:
-          if (b.byteLength > 0) {
-            b[0] = (b[0] & 0xf0) | rng.int(16)
-          }
-          break
-        case 14: {
-          const p = decodePacket(b)
-          if (!(p instanceof InvalidPacketError)) {
-            b = encodePacket({ ...p, payload: rng.bytes(rng.int(MSS + 1)) })
-          }
-          break
-        }
+      const mutation = pick(rng, MUTATIONS)
+      if (b.byteLength >= 20 || !mutation.needsHeader) {
+        b = mutation.apply(rng, b, near)
       }
     }
     return { to, bytes: b }
@@ -1231,13 +1167,104 @@ class FuzzBench {
   /** Feeds one forged datagram to `to`'s endpoint as if it came from the other side's address */
   inject (to: Side, bytes: Uint8Array, seed: number): void {
     try {
-      this.pair.endpoint(to).handle(this.pair.now, addressOf(other(to)), bytes)
+      const result = this.pair.endpoint(to).handle(this.pair.now, addressOf(other(to)), bytes)
+      this.results[result] = (this.results[result] ?? 0) + 1
       this.pair.flushSide(to)
     } catch (err) {
       throw new Error(`seed=${seed}: handle() threw on ${hex(bytes)}: ${(err as Error).stack ?? String(err)}`)
     }
   }
 }
+
+/** Live values a mutation aims near: the seq_nr the target expects next, the truthful ack_nr (about) */
+interface Near { seq: number, ack: number }
+
+interface Mutation {
+  /** only applies to datagrams of at least the 20-byte header */
+  needsHeader: boolean
+  /** changes `b` in place or returns a new datagram */
+  apply(rng: Prng, b: Uint8Array, near: Near): Uint8Array
+}
+
+function inPlace (fn: (rng: Prng, b: Uint8Array, near: Near) => void): Mutation['apply'] {
+  return (rng, b, near) => {
+    fn(rng, b, near)
+    return b
+  }
+}
+
+/** Ways to damage a real packet: bytes, fields set near their live values, extensions, lengths */
+const MUTATIONS: Mutation[] = [
+  // flip one bit, anywhere
+  { needsHeader: true, apply: inPlace((rng, b) => { b[rng.int(b.byteLength)] ^= 1 << rng.int(8) }) },
+  // overwrite one byte, anywhere
+  { needsHeader: true, apply: inPlace((rng, b) => { b[rng.int(b.byteLength)] = rng.int(256) }) },
+  // another type (ST_RESET included: sanitize() turns it into ST_STATE where it matters)
+  { needsHeader: true, apply: inPlace((rng, b) => { b[0] = (pick(rng, ALL_TYPES) << 4) | 1 }) },
+  // seq_nr near what the target expects
+  { needsHeader: true, apply: inPlace((rng, b, near) => { writeU16(b, 16, seqAdd(near.seq, rng.int(33) - 16)) }) },
+  // ack_nr near the truth: behind it, at it, beyond anything sent
+  { needsHeader: true, apply: inPlace((rng, b, near) => { writeU16(b, 18, seqAdd(near.ack, rng.int(33) - 16)) }) },
+  // wnd_size: closed, tiny, huge
+  { needsHeader: true, apply: inPlace((rng, b) => { writeU32(b, 12, pick(rng, [0, 1, 100, 1500, 65_535, rng.u32()])) }) },
+  // timestamp_microseconds
+  { needsHeader: true, apply: inPlace((rng, b) => { writeU32(b, 4, rng.u32()) }) },
+  // timestamp_difference_microseconds, including the "none" values
+  { needsHeader: true, apply: inPlace((rng, b) => { writeU32(b, 8, pick(rng, [0, 0x7fffffff, rng.u32(), rng.int(200_000)])) }) },
+  // truncate
+  { needsHeader: false, apply: (rng, b) => b.slice(0, rng.int(b.byteLength + 1)) },
+  // append garbage
+  {
+    needsHeader: false,
+    apply: (rng, b) => {
+      const tail = rng.bytes(1 + rng.int(64))
+      const out = new Uint8Array(b.byteLength + tail.byteLength)
+      out.set(b)
+      out.set(tail, b.byteLength)
+      return out
+    }
+  },
+  // a fresh selective ACK of any length (not only multiples of 4), any bits
+  {
+    needsHeader: true,
+    apply: (rng, b) => {
+      const p = decodePacket(b)
+      if (p instanceof InvalidPacketError) {
+        return b
+      }
+      const len = rng.int(41)
+      return encodePacket({ ...p, sack: len === 0 ? undefined : rng.bytes(len), payload: p.payload })
+    }
+  },
+  // the first extension type: none, SACK, unknown
+  { needsHeader: true, apply: inPlace((rng, b) => { b[1] = rng.int(4) === 0 ? rng.int(256) : rng.int(3) }) },
+  // connection id next to the live one, or anything
+  {
+    needsHeader: true,
+    apply: (rng, b) => {
+      const id = (b[2] << 8) | b[3]
+      writeU16(b, 2, pick(rng, [id + 1, id - 1, id ^ 0x8000, rng.int(0x10000)]) & 0xffff)
+      return b
+    }
+  },
+  // version
+  {
+    needsHeader: false,
+    apply: inPlace((rng, b) => {
+      if (b.byteLength > 0) {
+        b[0] = (b[0] & 0xf0) | rng.int(16)
+      }
+    })
+  },
+  // another payload of any size up to a full packet
+  {
+    needsHeader: true,
+    apply: (rng, b) => {
+      const p = decodePacket(b)
+      return p instanceof InvalidPacketError ? b : encodePacket({ ...p, payload: rng.bytes(rng.int(MSS + 1)) })
+    }
+  }
+]
 
 function seqMax (a: number | undefined, b: number): number {
   return a == null || seqDiff(b, a) > 0 ? b : a
@@ -1260,6 +1287,10 @@ describe('robustness', () => {
     expect(pair.runUntil(() => b.received >= 32 * 1024 && a.received >= 16 * 1024, 10_000)).to.equal(true, msg('transfer did not start'))
 
     // phase 2: a flood of forgeries interleaved with the transfer, which keeps moving
+    const reachedBefore = {
+      a: a.entry?.connection.stats.packetsReceived ?? 0,
+      b: b.entry?.connection.stats.packetsReceived ?? 0
+    }
     const N = 100_000
     for (let i = 0; i < N; i++) {
       const to: Side = (i & 1) === 0 ? 'a' : 'b'
@@ -1274,13 +1305,18 @@ describe('robustness', () => {
       if (i % 100 === 99) {
         pair.step()
         if (i % 1000 === 999) {
-          a.writeLimit += 2 * 1024
-          b.writeLimit += 1024
+          a.writeLimit += 1024
+          b.writeLimit += 512
           a.pump(pair.now)
           b.pump(pair.now)
         }
       }
     }
+    // the forgeries did reach the live connections, in numbers
+    const reached = (app: StreamApp): number => (app.entry?.connection.stats.packetsReceived ?? 0)
+    expect(reached(a) - reachedBefore.a).to.be.above(10_000, msg('too few forgeries reached a'))
+    expect(reached(b) - reachedBefore.b).to.be.above(10_000, msg('too few forgeries reached b'))
+    expect(bench.results['not-utp']).to.be.above(50_000, msg('too few non-uTP datagrams'))
     expect(a.closed).to.equal(undefined, msg('the live connection closed during the flood'))
     expect(b.closed).to.equal(undefined, msg('the live connection closed during the flood'))
 

@@ -218,9 +218,9 @@ export interface ConnectionPairInit {
   config?: Readonly<ConnectionConfig>
   /** one-way delay, µs */
   latency?: Duration
-  congestionController?: () => CongestionController
+  congestionController?(): CongestionController
   /** return true to lose a packet on its way (decided when it is sent) */
-  drop?: (from: Side, packet: Packet) => boolean
+  drop?(from: Side, packet: Packet): boolean
   /** read everything readable after every step (default true) */
   autoRead?: boolean
 }
@@ -648,15 +648,7 @@ export class StreamApp {
         break
       case 'readable':
         for (let c = entry.connection.read(now); c != null; c = entry.connection.read(now)) {
-          if (this.mismatchAt == null) {
-            for (let i = 0; i < c.byteLength; i++) {
-              if (this.received + i >= this.expected.byteLength || c[i] !== this.expected[this.received + i]) {
-                this.mismatchAt = this.received + i
-                break
-              }
-            }
-          }
-          this.received += c.byteLength
+          this.consume(c)
         }
         this.endpoint.wake(entry)
         break
@@ -666,6 +658,21 @@ export class StreamApp {
       case 'closed':
         this.closed = ev.reason
         break
+      default:
+        break
     }
+  }
+
+  /** Checks a chunk of the received stream against what was expected */
+  private consume (chunk: Uint8Array): void {
+    if (this.mismatchAt == null) {
+      for (let i = 0; i < chunk.byteLength; i++) {
+        if (this.received + i >= this.expected.byteLength || chunk[i] !== this.expected[this.received + i]) {
+          this.mismatchAt = this.received + i
+          break
+        }
+      }
+    }
+    this.received += chunk.byteLength
   }
 }

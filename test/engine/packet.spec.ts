@@ -12,7 +12,7 @@ import {
   looksLikeUtp,
   stringifyPacket
 } from '../../src/engine/packet.ts'
-import type { HeaderFields, Packet } from '../../src/engine/packet.ts'
+import type { HeaderFields, Packet, PacketKind } from '../../src/engine/packet.ts'
 
 /**
  * Default seed of the property tests; set PACKET_SPEC_SEED to explore another sequence. The seed
@@ -73,7 +73,7 @@ function makeRng (seed: number): Rng {
 
 function randomHeader (rng: Rng): HeaderFields {
   return {
-    type: rng.int(0, 4) as PacketType,
+    type: rng.int(0, 4) as PacketKind,
     connectionId: rng.int(0, 0xffff),
     timestamp: rng.u32(),
     timestampDiff: rng.u32(),
@@ -611,7 +611,7 @@ describe('packet', () => {
 
       const names = ['ST_DATA', 'ST_FIN', 'ST_STATE', 'ST_RESET', 'ST_SYN']
       for (let type = 0; type <= 4; type++) {
-        const d = stringifyPacket({ ...h, type: type as PacketType, payload: Uint8Array.from([1, 2, 3]) })
+        const d = stringifyPacket({ ...h, type: type as PacketKind, payload: Uint8Array.from([1, 2, 3]) })
         expect(d).to.include(names[type])
         expect(d).to.include('len=3')
       }
