@@ -103,7 +103,7 @@ export interface ConnectionStats {
 
 export interface TraceLogger {
   (formatter: string, ...args: any[]): void
-  trace(formatter: string, ...args: any[]): void
+  trace: ((formatter: string, ...args: any[]) => void) & { enabled?: boolean }
   enabled?: boolean
 }
 
@@ -405,7 +405,7 @@ export class Connection {
       return
     }
     this.stats.packetsReceived++
-    if (this.log.enabled === true) {
+    if (this.log.trace.enabled === true) {
       this.log.trace('recv %s', stringifyPacket(p))
     }
 
@@ -1085,7 +1085,7 @@ export class Connection {
       this.timers.set(Timer.KeepAlive, now + this.config.keepAliveInterval)
     }
     this.stats.packetsSent++
-    if (this.log.enabled === true) {
+    if (this.log.trace.enabled === true) {
       this.log.trace('send %s', stringifyPacket({ ...fields, sack: sackBytes > 0 ? this.sackScratch.subarray(0, sackBytes) : undefined, payload }))
     }
     return { header, payload }

@@ -97,6 +97,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       randomBytes: (buf) => { randomFillSync(buf) },
       maxHalfOpen: options.maxHalfOpen,
       log: this.log,
+      connectionLog: (remote, recvId) => this.log.newScope(`${remote.address}:${remote.port}#${recvId}`),
       config: {
         ...options.engine,
         ...definedMicros({

@@ -39,7 +39,7 @@ import {
 import type { PacketExpect, PacketRepr, Side, StreamApp } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
 import type { EndpointConnection, RemoteAddress } from '../../src/engine/endpoint.ts'
-import type { Packet } from '../../src/engine/packet.ts'
+import type { Packet, PacketKind } from '../../src/engine/packet.ts'
 
 // ---------------------------------------------------------------- constants
 
@@ -902,16 +902,18 @@ describe('security', () => {
       return { endpoint, entry: incoming.connection, acceptSeq }
     }
 
+    /**
+     * A datagram of `type` from the peer with the given connection id, acknowledging the
+     * accepted connection's SYN-ACK (`acceptSeq` from {@link accepted})
+     */
+    function fromPeer (acceptSeq: number, type: PacketKind, connectionId: number, payload: Uint8Array = EMPTY): Uint8Array {
+      return encodePacket({ ...INIT_TEMPL, type, connectionId, ackNr: seqAdd(acceptSeq, -1), payload })
+    }
+
     it('does not deliver ST_DATA with the wrong connection id or from the wrong address', () => {
       const { endpoint, entry, acceptSeq } = accepted()
       const conn = entry.connection
-      const forged = (connectionId: number): Uint8Array => encodePacket({
-        ...INIT_TEMPL,
-        type: PacketType.Data,
-        connectionId,
-        ackNr: seqAdd(acceptSeq, -1),
-        payload: utf8('injected')
-      })
+      const forged = (connectionId: number): Uint8Array => fromPeer(acceptSeq, PacketType.Data, connectionId, utf8('injected'))
       for (const id of [SYN_ID, SYN_ID + 2, SYN_ID - 1, 0]) {
         expect(endpoint.handle(T1 + 1000, PEER, forged(id))).to.equal('unknown', `id=${id}`)
       }
@@ -929,12 +931,7 @@ describe('security', () => {
     it('ignores ST_RESET with the wrong connection id or from the wrong address', () => {
       const { endpoint, entry, acceptSeq } = accepted()
       const conn = entry.connection
-      const rst = (connectionId: number): Uint8Array => encodePacket({
-        ...INIT_TEMPL,
-        type: PacketType.Reset,
-        connectionId,
-        ackNr: seqAdd(acceptSeq, -1)
-      })
+      const rst = (connectionId: number): Uint8Array => fromPeer(acceptSeq, PacketType.Reset, connectionId)
       for (const id of [SYN_ID + 2, SYN_ID - 1, SYN_ID + 5, 0xffff]) {
         expect(endpoint.handle(T1 + 1000, PEER, rst(id))).to.equal('unknown', `id=${id}`)
       }

@@ -197,6 +197,87 @@ export function readAll (conn: Connection, t: Instant): Uint8Array {
   return concatBytes(chunks)
 }
 
+// ---------------------------------------------------------------- stepping a simulation
+
+/** A party whose timer the simulation fires: a connection or an endpoint */
+interface Timed {
+  pollTimeout(): Instant | undefined
+  handleTimeout(now: Instant): void
+}
+
+/**
+ * Two parties joined by a wire: the clock, what is on its way, and the loop that runs both from
+ * wake-up to wake-up. Subclasses move what the parties send onto the wire ({@link flush}), hand
+ * over what arrives ({@link deliver}) and name the parties whose timers run ({@link timers}).
+ */
+abstract class WireSim<D extends { at: Instant }> {
+  now: Instant
+  /** what is on its way, in arrival order */
+  readonly wire: D[] = []
+  private readonly maxSteps: number
+
+  constructor (now: Instant, maxSteps: number) {
+    this.now = now
+    this.maxSteps = maxSteps
+  }
+
+  /** Polls both parties: what they send goes on the wire */
+  abstract flush (): void
+
+  /** Hands one arriving item to its party, now */
+  protected abstract deliver (d: D): void
+
+  /** The parties whose timers run, in the order they are fired */
+  protected abstract timers (): Timed[]
+
+  /** Earliest time something happens: something arrives or a timer expires */
+  nextWakeup (): Instant | undefined {
+    let next = this.wire[0]?.at ?? Infinity
+    for (const party of this.timers()) {
+      next = Math.min(next, party.pollTimeout() ?? Infinity)
+    }
+    return next === Infinity ? undefined : next
+  }
+
+  /** Advances to the next wake-up and runs it; false when nothing is left to happen */
+  step (): boolean {
+    this.flush()
+    const next = this.nextWakeup()
+    if (next == null) {
+      return false
+    }
+    this.now = Math.max(this.now, next)
+    while (this.wire.length > 0 && this.wire[0].at <= this.now) {
+      this.deliver(this.wire.shift() as D)
+    }
+    for (const party of this.timers()) {
+      const at = party.pollTimeout()
+      if (at != null && at <= this.now) {
+        party.handleTimeout(this.now)
+      }
+    }
+    this.flush()
+    return true
+  }
+
+  /**
+   * Steps until `done()` holds; false if it never did within `maxSteps` (default set by the
+   * subclass) or everything went quiet
+   */
+  runUntil (done: () => boolean, maxSteps = this.maxSteps): boolean {
+    for (let i = 0; i < maxSteps; i++) {
+      this.flush()
+      if (done()) {
+        return true
+      }
+      if (!this.step()) {
+        return done()
+      }
+    }
+    return done()
+  }
+}
+
 // ---------------------------------------------------------------- a pair of connections
 
 export type Side = 'a' | 'b'
@@ -231,12 +312,9 @@ export interface ConnectionPairInit {
  * {@link decodePacket} and handed to the other side's `handlePacket` after `latency`. Tests
  * inject loss with `drop` or by editing {@link wire}.
  */
-export class ConnectionPair {
-  now: Instant
+export class ConnectionPair extends WireSim<InFlight> {
   readonly a: Connection
   private acceptor: Connection | undefined
-  /** packets on their way, in arrival order */
-  readonly wire: InFlight[] = []
   readonly events: Record<Side, EventSummary[]> = { a: [], b: [] }
   readonly received: Record<Side, Uint8Array[]> = { a: [], b: [] }
   /** packets each side sent, decoded */
@@ -249,7 +327,7 @@ export class ConnectionPair {
   private readonly makeController?: () => CongestionController
 
   constructor (config: Readonly<ConnectionConfig>, init: Omit<ConnectionPairInit, 'config'> = {}) {
-    this.now = init.now ?? 1_000_000
+    super(init.now ?? 1_000_000, 100_000)
     this.config = config
     this.latency = init.latency ?? 10_000
     this.drop = init.drop
@@ -287,7 +365,7 @@ export class ConnectionPair {
   }
 
   /** Polls both sides: transmits go on the wire, events are recorded, readable data is read */
-  flush (): void {
+  override flush (): void {
     for (const side of ['a', 'b'] as const) {
       const conn = side === 'a' ? this.a : this.acceptor
       if (conn == null) {
@@ -321,49 +399,6 @@ export class ConnectionPair {
     this.wire.splice(i, 0, p)
   }
 
-  /** Earliest time something happens: a packet arrives or a timer expires */
-  nextWakeup (): Instant | undefined {
-    let next = this.wire[0]?.at ?? Infinity
-    next = Math.min(next, this.a.pollTimeout() ?? Infinity, this.acceptor?.pollTimeout() ?? Infinity)
-    return next === Infinity ? undefined : next
-  }
-
-  /** Advances to the next wake-up and runs it; false when nothing is left to happen */
-  step (): boolean {
-    this.flush()
-    const next = this.nextWakeup()
-    if (next == null) {
-      return false
-    }
-    this.now = Math.max(this.now, next)
-    while (this.wire.length > 0 && this.wire[0].at <= this.now) {
-      const d = this.wire.shift() as InFlight
-      this.deliver(d.to, d.packet)
-    }
-    for (const conn of [this.a, this.acceptor]) {
-      const at = conn?.pollTimeout()
-      if (conn != null && at != null && at <= this.now) {
-        conn.handleTimeout(this.now)
-      }
-    }
-    this.flush()
-    return true
-  }
-
-  /** Steps until `done()` holds; false if it never did within `maxSteps` or everything went quiet */
-  runUntil (done: () => boolean, maxSteps = 100_000): boolean {
-    for (let i = 0; i < maxSteps; i++) {
-      this.flush()
-      if (done()) {
-        return true
-      }
-      if (!this.step()) {
-        return done()
-      }
-    }
-    return done()
-  }
-
   /** Runs everything due up to `t`, then sets the clock to `t` */
   advanceTo (t: Instant): void {
     for (let next = this.nextWakeup(); next != null && next <= t; next = this.nextWakeup()) {
@@ -373,7 +408,11 @@ export class ConnectionPair {
     this.flush()
   }
 
-  private deliver (to: Side, packet: Packet): void {
+  protected override timers (): Timed[] {
+    return this.acceptor == null ? [this.a] : [this.a, this.acceptor]
+  }
+
+  protected override deliver ({ to, packet }: InFlight): void {
     if (to === 'b' && this.acceptor == null) {
       if (packet.type !== 4) {
         return
@@ -422,11 +461,9 @@ export interface EndpointPairInit {
  * joined by a FIFO wire with a fixed one-way latency. Transfers attached with
  * {@link EndpointPair.dial} are driven by the endpoints' events.
  */
-export class EndpointPair {
-  now: Instant
+export class EndpointPair extends WireSim<Datagram> {
   readonly a: Endpoint
   readonly b: Endpoint
-  readonly wire: Datagram[] = []
   latency: Duration
   /** return false to lose a datagram as it is sent */
   filter?: (d: Datagram) => boolean
@@ -441,7 +478,7 @@ export class EndpointPair {
   private pendingApp: StreamApp | undefined
 
   constructor (init: EndpointPairInit = {}) {
-    this.now = init.now ?? 1_000_000
+    super(init.now ?? 1_000_000, 200_000)
     this.latency = init.latency ?? 5_000
     const seed = init.seed ?? 0x5eed
     this.a = new Endpoint({ ...init.endpoint, randomBytes: seededRandomBytes(seed) })
@@ -501,7 +538,7 @@ export class EndpointPair {
     }
   }
 
-  flush (): void {
+  override flush (): void {
     for (let round = 0; round < 4; round++) {
       this.drainEvents('a')
       this.drainEvents('b')
@@ -510,48 +547,14 @@ export class EndpointPair {
     }
   }
 
-  nextWakeup (): Instant | undefined {
-    const next = Math.min(this.wire[0]?.at ?? Infinity, this.a.pollTimeout() ?? Infinity, this.b.pollTimeout() ?? Infinity)
-    return next === Infinity ? undefined : next
-  }
-
   /** Delivers one datagram now */
-  deliver (d: Datagram): void {
+  override deliver (d: Datagram): void {
     this.onDeliver?.(d)
     this.endpoint(d.to).handle(this.now, d.from, d.bytes)
   }
 
-  step (): boolean {
-    this.flush()
-    const next = this.nextWakeup()
-    if (next == null) {
-      return false
-    }
-    this.now = Math.max(this.now, next)
-    while (this.wire.length > 0 && this.wire[0].at <= this.now) {
-      this.deliver(this.wire.shift() as Datagram)
-    }
-    for (const ep of [this.a, this.b]) {
-      const at = ep.pollTimeout()
-      if (at != null && at <= this.now) {
-        ep.handleTimeout(this.now)
-      }
-    }
-    this.flush()
-    return true
-  }
-
-  runUntil (done: () => boolean, maxSteps = 200_000): boolean {
-    for (let i = 0; i < maxSteps; i++) {
-      this.flush()
-      if (done()) {
-        return true
-      }
-      if (!this.step()) {
-        return done()
-      }
-    }
-    return done()
+  protected override timers (): Timed[] {
+    return [this.a, this.b]
   }
 
   private dispatch (side: Side, ev: EndpointEvent): void {

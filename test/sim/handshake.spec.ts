@@ -6,153 +6,67 @@
  */
 
 import { expect } from 'aegir/chai'
-import { decodePacket, encodePacket, PacketType, stringifyPacket } from '../../src/engine/packet.ts'
-import { SimNetwork } from './network.ts'
+import { decodePacket, encodePacket, PacketType } from '../../src/engine/packet.ts'
 import { Prng } from './prng.ts'
-import { ByteStream, UtpHost } from './utp-host.ts'
+import { ByteStream } from './utp-host.ts'
+import { A, B, bulk, DELAY, dump, expectClosed, expectDelivered, expectForgotten, MS, RTT, S, sent, world } from './world.ts'
 import type { SimAddress, SimNode } from './network.ts'
 import type { Transfer, TransferInit } from './utp-host.ts'
-import type { ConnectionConfig } from '../../src/engine/config.ts'
-import type { EndpointConnection } from '../../src/engine/endpoint.ts'
+import type { Wire, World } from './world.ts'
 import type { Packet } from '../../src/engine/packet.ts'
 
-const A: SimAddress = { host: '10.0.0.1', port: 4000 }
-const B: SimAddress = { host: '10.0.0.2', port: 5000 }
-/** one-way delay of every link */
-const DELAY = 25_000
-const RTT = 2 * DELAY
-const MS = 1_000
-const S = 1_000_000
-/** longest a connection lingers after closing (connection.ts MAX_LINGER_US), plus a margin */
-const LINGER_BOUND = 12 * S
 /** a SYN's first retransmission timeout (RFC 6298 initial RTO) and the one after one backoff */
 const SYN_RTO_1 = S
 const SYN_RTO_2 = 2 * S
 
-/** One datagram as the network tap saw it */
-interface Wire {
-  t: number
-  from: string
-  to: string
-  p: Packet
-  dropped: boolean
+/**
+ * Dials B from A with `aInit` and runs until both transfers are done or `within` has passed;
+ * checks that B accepted the connection
+ */
+function dialAndRun (w: World, aInit: TransferInit, within = 60 * S, accepted = 'B accepted no connection'): { start: number, ta: Transfer, tb: Transfer } {
+  const start = w.net.now
+  const ta = w.a.dial(start, B, aInit)
+  w.net.runUntil(() => ta.done && w.b.transfers[0]?.done, start + within)
+  const tb = w.b.transfers[0]
+  expect(tb, w.msg(accepted)).to.not.equal(undefined)
+  return { start, ta, tb }
 }
 
-interface World {
-  seed: number
-  net: SimNetwork
-  a: UtpHost
-  b: UtpHost
-  /** every uTP datagram handed to the network, dropped ones included */
-  wire: Wire[]
-  /** connection trace lines of both hosts */
-  logs: string[]
-  /** decides which datagrams the tap drops */
-  drop?(w: Wire): boolean
-  /** an assertion message naming the seed */
-  msg(what: string): string
-}
-
-interface WorldInit {
-  config?: Partial<ConnectionConfig>
-  /** transfer the acceptor attaches to each accepted connection */
-  onIncoming?(entry: EndpointConnection): TransferInit | undefined
-  /** default true */
-  listen?: boolean
-  /** put host B on the network (default true) */
-  attachB?: boolean
-  maxHalfOpen?: number
-}
-
-function formatLog (formatter: string, args: any[]): string {
-  let i = 0
-  return formatter.replace(/%[sdo]/g, () => String(args[i++]))
-}
-
-function world (seed: number, init: WorldInit = {}): World {
-  const net = new SimNetwork({ seed })
-  const logs: string[] = []
-  const logFor = (name: string) => (remote: { address: string, port: number }, recvId: number) => {
-    const write = (formatter: string, ...args: any[]): void => {
-      logs.push(`${net.now} ${name}#${recvId} ${formatLog(formatter, args)}`)
-    }
-    return Object.assign(write, { trace: write, enabled: true })
+/**
+ * Both sides closed gracefully with the whole stream of the other (B's side is left out when
+ * `bReceives` is, the test having checked it already), then both endpoints forget everything
+ */
+function expectCompleted (w: World, ta: Transfer, tb: Transfer, aReceives: number, bReceives?: number): void {
+  expectClosed(w, ta, 'closed', 'A')
+  expectClosed(w, tb, 'closed', 'B')
+  expectDelivered(w, ta, aReceives, 'A')
+  if (bReceives != null) {
+    expectDelivered(w, tb, bReceives, 'B')
   }
-  const a = new UtpHost({ address: A, prng: net.prng.fork(), config: init.config, connectionLog: logFor('A') })
-  const b = new UtpHost({
-    address: B,
-    prng: net.prng.fork(),
-    config: init.config,
-    onIncoming: init.onIncoming,
-    maxHalfOpen: init.maxHalfOpen,
-    connectionLog: logFor('B')
-  })
-  net.attach(A, a)
-  if (init.attachB ?? true) {
-    net.attach(B, b)
-  }
-  if (init.listen ?? true) {
-    b.listen()
-  }
-  net.connect(A.host, B.host, { delayUs: DELAY })
-  const w: World = {
-    seed,
-    net,
-    a,
-    b,
-    wire: [],
-    logs,
-    msg: (what) => `${what} (seed ${seed})`
-  }
-  net.tap = (now, from, to, bytes) => {
-    const p = decodePacket(bytes)
-    if (p instanceof Error) {
-      return undefined
-    }
-    const entry: Wire = { t: now, from: from.host, to: to.host, p, dropped: false }
-    entry.dropped = w.drop?.(entry) ?? false
-    w.wire.push(entry)
-    return entry.dropped ? 'drop' : undefined
-  }
-  return w
+  expectForgotten(w)
 }
 
-/** A readable dump of the wire and of the connection traces, for a failing assertion */
-function dump (w: World): string {
-  const wire = w.wire.map(e => `${e.t} ${e.from}->${e.to} ${stringifyPacket(e.p)}${e.dropped ? ' DROPPED' : ''}`)
-  return `\nwire:\n${wire.slice(-60).join('\n')}\nlog:\n${w.logs.slice(-60).join('\n')}`
+/** Dials B from A with a small transfer and runs until the dial fails with `reason` */
+function failedDial (w: World, reason: string): { start: number, ta: Transfer } {
+  const start = w.net.now
+  const ta = w.a.dial(start, B, { send: 1000, sendSeed: 1, recvSeed: 2 })
+  w.net.runUntil(() => ta.done, start + 60 * S)
+  expectClosed(w, ta, reason, 'A')
+  return { start, ta }
 }
 
-function sent (w: World, from: SimAddress, type: number): Wire[] {
-  return w.wire.filter(e => e.from === from.host && e.p.type === type)
+/** A dropped its failed dial at once: no connection, no deadline */
+function expectDialDropped (w: World): void {
+  expect(w.a.endpoint.size, w.msg('A forgets the dial at once')).to.equal(0)
+  expect(w.a.endpoint.pollTimeout(), w.msg('A has no deadline left')).to.equal(undefined)
 }
 
-/** Every byte arrived once, in order, and the connection closed gracefully */
-function expectDelivered (w: World, t: Transfer, size: number, side: string): void {
-  expect(t.corruptAt, w.msg(`${side}: received stream differs at byte ${String(t.corruptAt)}`)).to.equal(undefined)
-  expect(t.received, w.msg(`${side}: bytes received`)).to.equal(size)
-}
-
-function expectClosed (w: World, t: Transfer, reason: string, side: string): void {
-  expect(t.closed?.reason, w.msg(`${side}: close reason (${t.closed?.message ?? 'still open'})${dump(w)}`)).to.equal(reason)
-}
-
-/** Runs past any lingering, then checks that neither endpoint holds anything */
-function expectForgotten (w: World): void {
-  w.net.runTo(w.net.now + LINGER_BOUND)
-  for (const [name, host] of [['A', w.a], ['B', w.b]] as const) {
-    expect(host.endpoint.size, w.msg(`endpoint ${name} still holds connections`)).to.equal(0)
-    expect(host.endpoint.halfOpen, w.msg(`endpoint ${name} still counts half-open connections`)).to.equal(0)
-    expect(host.endpoint.pollTimeout(), w.msg(`endpoint ${name} still has a deadline`)).to.equal(undefined)
-  }
-}
-
-/** A bidirectional transfer: A sends `aSends` bytes, B (the acceptor) `bSends`, both then end */
-function bulk (seed: number, aSends: number, bSends: number): { aInit: TransferInit, bInit: TransferInit } {
-  return {
-    aInit: { send: aSends, sendSeed: seed + 1, recvSeed: seed + 2 },
-    bInit: { send: bSends, sendSeed: seed + 2, recvSeed: seed + 1 }
-  }
+/** B's half-open connection timed out at `deadline` and B forgot it */
+function expectHandshakeTimedOut (w: World, tb: Transfer, deadline: number): void {
+  expectClosed(w, tb, 'timed-out', 'B')
+  expect(tb.closed?.at, w.msg('closed at the handshake deadline')).to.be.within(deadline, deadline + MS)
+  expect(w.b.endpoint.size, w.msg('B forgot the connection')).to.equal(0)
+  expect(w.b.endpoint.halfOpen, w.msg('B counts nothing half-open')).to.equal(0)
 }
 
 /** Drops the first `n` datagrams matching `match` */
@@ -171,6 +85,17 @@ function dropFirst (n: number, match: (w: Wire) => boolean): (w: Wire) => boolea
 function isSynAck (w: World, e: Wire): boolean {
   const syn = w.wire.find(x => x.from === A.host && x.p.type === PacketType.Syn)
   return syn != null && e.from === B.host && e.p.type === PacketType.State && e.p.ackNr === syn.p.seqNr
+}
+
+/** Every SYN-ACK B sent, dropped or not */
+function synAcksOf (w: World): Wire[] {
+  return w.wire.filter(e => isSynAck(w, e))
+}
+
+/** The first SYN-ACK is the dropped one, and every SYN-ACK carries its seq_nr */
+function expectSynAckRepeated (w: World, synAcks: Wire[]): void {
+  expect(synAcks[0].dropped, w.msg('the first SYN-ACK is the dropped one')).to.equal(true)
+  expect(synAcks.map(e => e.p.seqNr), w.msg('every SYN-ACK carries the same seq_nr')).to.deep.equal(synAcks.map(() => synAcks[0].p.seqNr))
 }
 
 /** A node that sends one prepared datagram at a given time and records what it gets back */
@@ -229,11 +154,7 @@ describe('sim/handshake: handshake under loss', function () {
         const { aInit, bInit } = bulk(seed, 60_000, 40_000)
         const w = world(seed, { onIncoming: () => bInit })
         w.drop = dropFirst(lost, e => e.from === A.host && e.p.type === PacketType.Syn)
-        const start = w.net.now
-        const ta = w.a.dial(start, B, aInit)
-        w.net.runUntil(() => ta.done && w.b.transfers[0]?.done, start + 60 * S)
-        const tb = w.b.transfers[0]
-        expect(tb, w.msg('B accepted no connection')).to.not.equal(undefined)
+        const { start, ta, tb } = dialAndRun(w, aInit)
 
         // SYNs go out at 0, 1 s, 1 s + 2 s: the first RTO is 1 s and it doubles
         const syns = sent(w, A, PacketType.Syn)
@@ -245,11 +166,7 @@ describe('sim/handshake: handshake under loss', function () {
         const connectedAfter = (ta.connectedAt ?? 0) - start
         expect(connectedAfter, w.msg('A connects one RTT after the SYN that got through')).to.be.within(connectAt, connectAt + MS)
 
-        expectClosed(w, ta, 'closed', 'A')
-        expectClosed(w, tb, 'closed', 'B')
-        expectDelivered(w, ta, 40_000, 'A')
-        expectDelivered(w, tb, 60_000, 'B')
-        expectForgotten(w)
+        expectCompleted(w, ta, tb, 40_000, 60_000)
       })
     }
   })
@@ -276,43 +193,29 @@ describe('sim/handshake: handshake under loss', function () {
       w.b.endpoint.wake(tb.entry)
       w.net.runUntil(() => ta.done && tb.done, w.net.now + 30 * S)
 
-      const synAcks = w.wire.filter(e => isSynAck(w, e))
+      const synAcks = synAcksOf(w)
       expect(synAcks.length, w.msg('SYN-ACKs sent')).to.be.greaterThanOrEqual(2)
-      expect(synAcks[0].dropped, w.msg('the first SYN-ACK is the dropped one')).to.equal(true)
-      expect(synAcks.map(e => e.p.seqNr), w.msg('every SYN-ACK carries the same seq_nr')).to.deep.equal(synAcks.map(() => synAcks[0].p.seqNr))
+      expectSynAckRepeated(w, synAcks)
       const syns = sent(w, A, PacketType.Syn)
       expect(syns.length, w.msg('A retransmitted its SYN once')).to.equal(2)
       expect(syns[1].t - start, w.msg('the SYN is retransmitted after the initial RTO')).to.equal(SYN_RTO_1)
       expect((ta.connectedAt ?? 0) - start, w.msg('A connects one RTT after its second SYN')).to.be.within(SYN_RTO_1 + RTT, SYN_RTO_1 + RTT + MS)
 
-      expectClosed(w, ta, 'closed', 'A')
-      expectClosed(w, tb, 'closed', 'B')
-      expectDelivered(w, ta, 30_000, 'A')
-      expectForgotten(w)
+      expectCompleted(w, ta, tb, 30_000)
     })
 
     it('the acceptor sends first: no byte is lost or duplicated', () => {
       const seed = 1202
-      const aInit: TransferInit = { send: 0, sendSeed: seed + 1, recvSeed: seed + 2 }
-      const bInit: TransferInit = { send: 150_000, sendSeed: seed + 2, recvSeed: seed + 1 }
+      const { aInit, bInit } = bulk(seed, 0, 150_000)
       const w = world(seed, { onIncoming: () => bInit })
       w.drop = dropFirst(1, e => isSynAck(w, e))
-      const start = w.net.now
-      const ta = w.a.dial(start, B, aInit)
-      w.net.runUntil(() => ta.done && w.b.transfers[0]?.done, start + 60 * S)
-      const tb = w.b.transfers[0]
-      expect(tb, w.msg('B accepted no connection')).to.not.equal(undefined)
+      const { ta, tb } = dialAndRun(w, aInit)
 
-      const synAcks = w.wire.filter(e => isSynAck(w, e))
+      const synAcks = synAcksOf(w)
       expect(synAcks.length, w.msg(`SYN-ACKs sent${dump(w)}`)).to.be.greaterThanOrEqual(2)
-      expect(synAcks[0].dropped, w.msg('the first SYN-ACK is the dropped one')).to.equal(true)
-      expect(synAcks.map(e => e.p.seqNr), w.msg('every SYN-ACK carries the same seq_nr')).to.deep.equal(synAcks.map(() => synAcks[0].p.seqNr))
+      expectSynAckRepeated(w, synAcks)
 
-      expectClosed(w, ta, 'closed', 'A')
-      expectClosed(w, tb, 'closed', 'B')
-      expectDelivered(w, ta, 150_000, 'A')
-      expectDelivered(w, tb, 0, 'B')
-      expectForgotten(w)
+      expectCompleted(w, ta, tb, 150_000, 0)
     })
 
     it('the acceptor\'s data reaches the initiator before any SYN-ACK: no byte is lost or duplicated', () => {
@@ -320,11 +223,7 @@ describe('sim/handshake: handshake under loss', function () {
       const { aInit, bInit } = bulk(seed, 50_000, 200_000)
       const w = world(seed, { onIncoming: () => bInit })
       w.drop = dropFirst(1, e => isSynAck(w, e))
-      const start = w.net.now
-      const ta = w.a.dial(start, B, aInit)
-      w.net.runUntil(() => ta.done && w.b.transfers[0]?.done, start + 60 * S)
-      const tb = w.b.transfers[0]
-      expect(tb, w.msg('B accepted no connection')).to.not.equal(undefined)
+      const { start, ta, tb } = dialAndRun(w, aInit)
 
       // links have a fixed delay: the order B sends in is the order A receives in
       const fromB = w.wire.filter(e => e.from === B.host && !e.dropped)
@@ -336,11 +235,7 @@ describe('sim/handshake: handshake under loss', function () {
       // early data makes A ask for the SYN-ACK again at once instead of waiting for its RTO
       expect((ta.connectedAt ?? Infinity) - start, w.msg('A connects without waiting for the SYN RTO')).to.be.below(SYN_RTO_1)
 
-      expectClosed(w, ta, 'closed', 'A')
-      expectClosed(w, tb, 'closed', 'B')
-      expectDelivered(w, ta, 200_000, 'A')
-      expectDelivered(w, tb, 50_000, 'B')
-      expectForgotten(w)
+      expectCompleted(w, ta, tb, 200_000, 50_000)
     })
 
     it('survives every SYN-ACK but the last being lost while the acceptor sends', () => {
@@ -348,20 +243,12 @@ describe('sim/handshake: handshake under loss', function () {
       const { aInit, bInit } = bulk(seed, 30_000, 120_000)
       const w = world(seed, { onIncoming: () => bInit })
       w.drop = dropFirst(3, e => isSynAck(w, e))
-      const start = w.net.now
-      const ta = w.a.dial(start, B, aInit)
-      w.net.runUntil(() => ta.done && w.b.transfers[0]?.done, start + 60 * S)
-      const tb = w.b.transfers[0]
-      expect(tb, w.msg('B accepted no connection')).to.not.equal(undefined)
-      const synAcks = w.wire.filter(e => isSynAck(w, e))
+      const { ta, tb } = dialAndRun(w, aInit)
+      const synAcks = synAcksOf(w)
       expect(synAcks.filter(e => e.dropped).length, w.msg('three SYN-ACKs were dropped')).to.equal(3)
       expect(new Set(synAcks.map(e => e.p.seqNr)).size, w.msg('every SYN-ACK carries the same seq_nr')).to.equal(1)
 
-      expectClosed(w, ta, 'closed', 'A')
-      expectClosed(w, tb, 'closed', 'B')
-      expectDelivered(w, ta, 120_000, 'A')
-      expectDelivered(w, tb, 30_000, 'B')
-      expectForgotten(w)
+      expectCompleted(w, ta, tb, 120_000, 30_000)
     })
   })
 
@@ -369,18 +256,14 @@ describe('sim/handshake: handshake under loss', function () {
     it('times out at the connect deadline when nothing is at the address', () => {
       const seed = 1301
       const w = world(seed, { attachB: false })
-      const start = w.net.now
-      const ta = w.a.dial(start, B, { send: 1000, sendSeed: 1, recvSeed: 2 })
-      w.net.runUntil(() => ta.done, start + 60 * S)
-      expectClosed(w, ta, 'timed-out', 'A')
+      const { start, ta } = failedDial(w, 'timed-out')
       const deadline = start + w.a.endpoint.config.connectTimeout
       expect(w.a.endpoint.config.connectTimeout, w.msg('default connect timeout')).to.equal(10 * S)
       expect(ta.closed?.at, w.msg('closed at the connect deadline')).to.be.within(deadline, deadline + MS)
       expect(ta.connected, w.msg('never connected')).to.equal(false)
       // SYN at 0, 1, 3, 7 s (RTO 1, 2, 4 s); the next would be at 15 s, after the deadline
       expect(sent(w, A, PacketType.Syn).map(e => e.t - start), w.msg('SYN transmission times')).to.deep.equal([0, S, 3 * S, 7 * S])
-      expect(w.a.endpoint.size, w.msg('A forgets the dial at once')).to.equal(0)
-      expect(w.a.endpoint.pollTimeout(), w.msg('A has no deadline left')).to.equal(undefined)
+      expectDialDropped(w)
       expectForgotten(w)
     })
 
@@ -388,26 +271,19 @@ describe('sim/handshake: handshake under loss', function () {
       const seed = 1302
       const w = world(seed, { config: { connectTimeout: 2_500_000 } })
       w.drop = (e) => e.to === B.host
-      const start = w.net.now
-      const ta = w.a.dial(start, B, { send: 1000, sendSeed: 1, recvSeed: 2 })
-      w.net.runUntil(() => ta.done, start + 60 * S)
-      expectClosed(w, ta, 'timed-out', 'A')
+      const { start, ta } = failedDial(w, 'timed-out')
       const deadline = start + 2_500_000
       expect(ta.closed?.at, w.msg('closed at the connect deadline')).to.be.within(deadline, deadline + MS)
       expect(sent(w, A, PacketType.Syn).map(e => e.t - start), w.msg('SYN transmission times')).to.deep.equal([0, S])
       expect(w.b.accepted.length, w.msg('B saw nothing')).to.equal(0)
-      expect(w.a.endpoint.size, w.msg('A forgets the dial at once')).to.equal(0)
-      expect(w.a.endpoint.pollTimeout(), w.msg('A has no deadline left')).to.equal(undefined)
+      expectDialDropped(w)
       expectForgotten(w)
     })
 
     it('is refused within one RTT by a host that is not listening', () => {
       const seed = 1303
       const w = world(seed, { listen: false })
-      const start = w.net.now
-      const ta = w.a.dial(start, B, { send: 1000, sendSeed: 1, recvSeed: 2 })
-      w.net.runUntil(() => ta.done, start + 60 * S)
-      expectClosed(w, ta, 'refused', 'A')
+      const { start, ta } = failedDial(w, 'refused')
       expect((ta.closed?.at ?? Infinity) - start, w.msg('refused within one RTT')).to.be.within(RTT, RTT + MS)
       const resets = sent(w, B, PacketType.Reset)
       expect(resets.length, w.msg('B answered the SYN with one ST_RESET')).to.equal(1)
@@ -435,11 +311,7 @@ describe('sim/handshake: handshake under loss', function () {
 
       const tb = w.b.transfers[0]
       w.net.runUntil(() => tb.done, start + 60 * S)
-      expectClosed(w, tb, 'timed-out', 'B')
-      const deadline = start + DELAY + w.b.endpoint.config.handshakeTimeout
-      expect(tb.closed?.at, w.msg('closed at the handshake deadline')).to.be.within(deadline, deadline + MS)
-      expect(w.b.endpoint.size, w.msg('B forgot the connection')).to.equal(0)
-      expect(w.b.endpoint.halfOpen, w.msg('B counts nothing half-open')).to.equal(0)
+      expectHandshakeTimedOut(w, tb, start + DELAY + w.b.endpoint.config.handshakeTimeout)
       expect(w.b.endpoint.pollTimeout(), w.msg('B has no deadline left')).to.equal(undefined)
       expectForgotten(w)
     })
@@ -456,11 +328,7 @@ describe('sim/handshake: handshake under loss', function () {
       w.net.runUntil(() => w.b.transfers[0]?.done, start + 60 * S)
       const tb = w.b.transfers[0]
       expect(tb, w.msg('B accepted the SYN')).to.not.equal(undefined)
-      expectClosed(w, tb, 'timed-out', 'B')
-      const deadline = start + DELAY + 3 * S
-      expect(tb.closed?.at, w.msg('closed at the handshake deadline')).to.be.within(deadline, deadline + MS)
-      expect(w.b.endpoint.size, w.msg('B forgot the connection')).to.equal(0)
-      expect(w.b.endpoint.halfOpen, w.msg('B counts nothing half-open')).to.equal(0)
+      expectHandshakeTimedOut(w, tb, start + DELAY + 3 * S)
       expect(ta.connected, w.msg('A got the SYN-ACK')).to.equal(true)
 
       // A never hears from B again: it gives up too (retransmissions or idle timeout)
@@ -498,15 +366,8 @@ describe('sim/handshake: handshake under loss', function () {
       w.net.runTo(start + w.b.endpoint.config.handshakeTimeout + S)
       expect(w.b.endpoint.halfOpen, w.msg('half-open connections reclaimed')).to.equal(0)
       expect(w.b.endpoint.size, w.msg('connections reclaimed')).to.equal(0)
-      const ta = w.a.dial(w.net.now, B, { send: 10_000, sendSeed: seed + 1, recvSeed: seed + 2 })
-      w.net.runUntil(() => ta.done && w.b.transfers[0]?.done, w.net.now + 30 * S)
-      const tb = w.b.transfers[0]
-      expect(tb, w.msg('B accepted A after the cap freed up')).to.not.equal(undefined)
-      expectClosed(w, ta, 'closed', 'A')
-      expectClosed(w, tb, 'closed', 'B')
-      expectDelivered(w, ta, 10_000, 'A')
-      expectDelivered(w, tb, 10_000, 'B')
-      expectForgotten(w)
+      const { ta, tb } = dialAndRun(w, { send: 10_000, sendSeed: seed + 1, recvSeed: seed + 2 }, 30 * S, 'B accepted A after the cap freed up')
+      expectCompleted(w, ta, tb, 10_000, 10_000)
     })
   })
 })

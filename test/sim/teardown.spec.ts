@@ -7,139 +7,23 @@
 
 import { expect } from 'aegir/chai'
 import { ConnState } from '../../src/engine/connection.ts'
-import { decodePacket, PacketType, stringifyPacket } from '../../src/engine/packet.ts'
-import { SimNetwork } from './network.ts'
-import { ByteStream, UtpHost } from './utp-host.ts'
+import { PacketType } from '../../src/engine/packet.ts'
+import { ByteStream } from './utp-host.ts'
+import { A, B, bulk, DELAY, dump, expectClosed, expectDelivered, expectForgotten, MS, RTT, S, sent, world as simWorld } from './world.ts'
 import type { SimAddress } from './network.ts'
-import type { Transfer, TransferInit } from './utp-host.ts'
+import type { Transfer, TransferInit, UtpHost } from './utp-host.ts'
+import type { Wire, World, WorldInit } from './world.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
-import type { EndpointConnection } from '../../src/engine/endpoint.ts'
-import type { Packet } from '../../src/engine/packet.ts'
 
-const A: SimAddress = { host: '10.0.0.1', port: 4000 }
-const B: SimAddress = { host: '10.0.0.2', port: 5000 }
-/** one-way delay of every link */
-const DELAY = 25_000
-const RTT = 2 * DELAY
-const MS = 1_000
-const S = 1_000_000
-/** longest a connection lingers after closing (connection.ts MAX_LINGER_US), plus a margin */
-const LINGER_BOUND = 12 * S
-
-/** One datagram as the network tap saw it */
-interface Wire {
-  t: number
-  from: string
-  to: string
-  p: Packet
-  dropped: boolean
-}
-
-interface World {
-  seed: number
-  net: SimNetwork
-  a: UtpHost
-  b: UtpHost
-  /** every uTP datagram handed to the network, dropped ones included */
-  wire: Wire[]
-  /** connection trace lines of both hosts */
-  logs: string[]
-  /** decides which datagrams the tap drops */
-  drop?(w: Wire): boolean
-  /** an assertion message naming the seed */
-  msg(what: string): string
-}
-
-interface WorldInit {
-  config?: Partial<ConnectionConfig>
-  /** transfer the acceptor attaches to each accepted connection */
-  onIncoming?(entry: EndpointConnection): TransferInit | undefined
-}
-
-function formatLog (formatter: string, args: any[]): string {
-  let i = 0
-  return formatter.replace(/%[sdo]/g, () => String(args[i++]))
-}
-
+/** The teardown world: failure dumps leave the data out, the control packets are what matter */
 function world (seed: number, init: WorldInit = {}): World {
-  const net = new SimNetwork({ seed })
-  const logs: string[] = []
-  const logFor = (name: string) => (remote: { address: string, port: number }, recvId: number) => {
-    const write = (formatter: string, ...args: any[]): void => {
-      logs.push(`${net.now} ${name}#${recvId} ${formatLog(formatter, args)}`)
-    }
-    return Object.assign(write, { trace: write, enabled: true })
-  }
-  const a = new UtpHost({ address: A, prng: net.prng.fork(), config: init.config, connectionLog: logFor('A') })
-  const b = new UtpHost({ address: B, prng: net.prng.fork(), config: init.config, onIncoming: init.onIncoming, connectionLog: logFor('B') })
-  net.attach(A, a)
-  net.attach(B, b)
-  b.listen()
-  net.connect(A.host, B.host, { delayUs: DELAY })
-  const w: World = {
-    seed,
-    net,
-    a,
-    b,
-    wire: [],
-    logs,
-    msg: (what) => `${what} (seed ${seed})`
-  }
-  net.tap = (now, from, to, bytes) => {
-    const p = decodePacket(bytes)
-    if (p instanceof Error) {
-      return undefined
-    }
-    const entry: Wire = { t: now, from: from.host, to: to.host, p, dropped: false }
-    entry.dropped = w.drop?.(entry) ?? false
-    w.wire.push(entry)
-    return entry.dropped ? 'drop' : undefined
-  }
-  return w
-}
-
-/** A readable dump of the end of the wire and of the connection traces, for a failing assertion */
-function dump (w: World): string {
-  const wire = w.wire.filter(e => e.p.type !== PacketType.Data || e.dropped).map(e => `${e.t} ${e.from}->${e.to} ${stringifyPacket(e.p)}${e.dropped ? ' DROPPED' : ''}`)
-  const logs = w.logs.filter(l => !l.includes('type=ST_DATA'))
-  return `\nwire (no data):\n${wire.slice(-40).join('\n')}\nlog (no data):\n${logs.slice(-60).join('\n')}`
-}
-
-function expectDelivered (w: World, t: Transfer, size: number, side: string): void {
-  expect(t.corruptAt, w.msg(`${side}: received stream differs at byte ${String(t.corruptAt)}`)).to.equal(undefined)
-  expect(t.received, w.msg(`${side}: bytes received`)).to.equal(size)
+  return simWorld(seed, { ...init, dumpData: false })
 }
 
 /** What arrived is a prefix of the stream, with nothing repeated (for connections cut short) */
 function expectPrefix (w: World, t: Transfer, size: number, side: string): void {
   expect(t.corruptAt, w.msg(`${side}: received stream differs at byte ${String(t.corruptAt)}`)).to.equal(undefined)
   expect(t.received, w.msg(`${side}: bytes received`)).to.be.at.most(size)
-}
-
-function expectClosed (w: World, t: Transfer | undefined, reason: string, side: string): void {
-  expect(t?.closed?.reason, w.msg(`${side}: close reason (${t?.closed?.message ?? 'still open'})${dump(w)}`)).to.equal(reason)
-}
-
-/** Runs past any lingering, then checks that neither endpoint holds anything */
-function expectForgotten (w: World): void {
-  w.net.runTo(w.net.now + LINGER_BOUND)
-  for (const [name, host] of [['A', w.a], ['B', w.b]] as const) {
-    expect(host.endpoint.size, w.msg(`endpoint ${name} still holds connections${dump(w)}`)).to.equal(0)
-    expect(host.endpoint.halfOpen, w.msg(`endpoint ${name} still counts half-open connections`)).to.equal(0)
-    expect(host.endpoint.pollTimeout(), w.msg(`endpoint ${name} still has a deadline`)).to.equal(undefined)
-  }
-}
-
-/** A bidirectional transfer: A sends `aSends` bytes, B (the acceptor) `bSends` */
-function bulk (seed: number, aSends: number, bSends: number, endWhenDone = true): { aInit: TransferInit, bInit: TransferInit } {
-  return {
-    aInit: { send: aSends, sendSeed: seed + 1, recvSeed: seed + 2, endWhenDone },
-    bInit: { send: bSends, sendSeed: seed + 2, recvSeed: seed + 1, endWhenDone }
-  }
-}
-
-function sent (w: World, from: SimAddress, type: number): Wire[] {
-  return w.wire.filter(e => e.from === from.host && e.p.type === type)
 }
 
 /** The first ST_FIN `from` sent, dropped or not */

@@ -21,15 +21,22 @@ export function chunkOf (seed: number, index: number, size: number): Buffer {
   return out
 }
 
-/** Writes `total` bytes (a multiple of 4) with backpressure, ends, resolves the sha256 once 'finish' */
-export async function sendStream (stream: Duplex, total: number, seed: number, chunkSize = 64 * 1024): Promise<string> {
-  const hash = createHash('sha256')
+/** The chunks of the `total`-byte stream of `seed`, `chunkSize` bytes each (the last may be shorter) */
+function * chunksOf (total: number, seed: number, chunkSize: number): Generator<Buffer> {
   let sent = 0
   let index = 0
   while (sent < total) {
     const chunk = chunkOf(seed, index++, Math.min(chunkSize, total - sent))
-    hash.update(chunk)
     sent += chunk.byteLength
+    yield chunk
+  }
+}
+
+/** Writes `total` bytes (a multiple of 4) with backpressure, ends, resolves the sha256 once 'finish' */
+export async function sendStream (stream: Duplex, total: number, seed: number, chunkSize = 64 * 1024): Promise<string> {
+  const hash = createHash('sha256')
+  for (const chunk of chunksOf(total, seed, chunkSize)) {
+    hash.update(chunk)
     if (!stream.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = (): void => { stream.off('error', onError); resolve() }
@@ -61,12 +68,8 @@ export async function receiveStream (stream: Duplex): Promise<{ sha256: string, 
 /** The sha256 of what {@link sendStream} sends */
 export function expectedHash (total: number, seed: number, chunkSize = 64 * 1024): string {
   const hash = createHash('sha256')
-  let sent = 0
-  let index = 0
-  while (sent < total) {
-    const chunk = chunkOf(seed, index++, Math.min(chunkSize, total - sent))
+  for (const chunk of chunksOf(total, seed, chunkSize)) {
     hash.update(chunk)
-    sent += chunk.byteLength
   }
   return hash.digest('hex')
 }
