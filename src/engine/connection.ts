@@ -201,6 +201,8 @@ export class Connection {
   private cwndLimited = false
   private writeBlocked = false
   private probeAllowed = false
+  /** retransmissions allowed beyond the congestion window during loss recovery */
+  private recoverySends = 0
   /** window probes sent in a row to a peer whose receive window is closed */
   private probes = 0
   private lastReceivedAt = 0
@@ -484,7 +486,9 @@ export class Connection {
   private acceptsAck (ackNr: number): boolean {
     const ahead = seqDiff(ackNr, seqAdd(this.out.nxt, -1))
     const behind = seqDiff(ackNr, seqAdd(this.out.una, -1))
-    return ahead <= 0 && behind >= -SendBuffer.CAPACITY
+    // before confirmation nothing of ours was acknowledged: only [una - 1, nxt - 1] is plausible, so a
+    // blind guess cannot confirm a spoofed half-open connection (1 in 16 would pass the wide range)
+    return ahead <= 0 && behind >= (this.confirmed ? -SendBuffer.CAPACITY : 0)
   }
 
   handleTimeout (now: Instant): void {
@@ -642,6 +646,9 @@ export class Connection {
     if (ack.newestOrder >= 0) {
       this.detectLosses(now)
     }
+    if (ack.bytes > 0 && this.lostCount > 0) {
+      this.recoverySends = 1
+    }
 
     const delaySample = p.timestampDiff === 0 || p.timestampDiff === BOGUS_TIMESTAMP_DIFF ? undefined : p.timestampDiff
     this.cc.onAck(now, {
@@ -693,6 +700,7 @@ export class Connection {
         const first = this.out.get(this.out.una)
         if (first != null && !first.lost && !first.sacked) {
           this.markLost(first)
+          this.recoverySends = 1
           this.stats.fastRetransmits++
           this.onCongestionSignal(now, first.seq)
         }
@@ -734,9 +742,7 @@ export class Connection {
   private noteAcked (now: Instant, pkt: OutPacket): void {
     const ack = this.ackScratch
     ack.bytes += pkt.payload.byteLength
-    if (pkt.transmissions === 1) {
-      ack.rttSample = now - pkt.sentAt
-    } else {
+    if (pkt.transmissions !== 1) {
       // an ACK sooner than any round trip after the retransmission answers the original: the
       // packet was reordered, not lost (Eifel-style detection, RFC 3522, by timing)
       const minRtt = this.rtt.minRtt
@@ -750,6 +756,9 @@ export class Connection {
     if (pkt.sendOrder > ack.newestOrder) {
       ack.newestOrder = pkt.sendOrder
       ack.newestSentAt = pkt.sentAt
+      // RTT: only from the packet that triggered this ACK, the most recently sent one, and only
+      // if it went out once (Karn). An older packet acknowledged now may have waited behind a hole.
+      ack.rttSample = pkt.transmissions === 1 ? now - pkt.sentAt : -1
     }
   }
 
@@ -797,6 +806,7 @@ export class Connection {
       this.timers.stop(Timer.Reorder)
     }
     if (firstLost != null) {
+      this.recoverySends = 1
       this.onCongestionSignal(now, firstLost)
     }
   }
@@ -977,6 +987,12 @@ export class Connection {
           continue
         }
         if (this.bytesInFlight === 0 || this.bytesInFlight + pkt.payload.byteLength <= windowLimit || this.takeProbe()) {
+          return pkt
+        }
+        if (this.recoverySends > 0) {
+          // RFC 6675 (4.3), RFC 6937: the first retransmission of a recovery, and one per ACK that
+          // reports delivered data, go out whatever the window
+          this.recoverySends--
           return pkt
         }
         this.noteBlocked(now, windowLimit)
