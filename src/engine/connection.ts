@@ -440,14 +440,7 @@ export class Connection {
     this.touchReceived(now)
     this.replyMicro = u32Sub(wireTimestamp(now), p.timestamp)
 
-    if (!this.confirmed) {
-      // the initiator answered from its address: the handshake is confirmed
-      this.confirmed = true
-      this.timers.stop(Timer.Handshake)
-      if (this.stateValue === ConnState.SynRecv) {
-        this.setState(ConnState.Connected)
-      }
-    }
+    this.confirm()
 
     this.peerWindow = p.wndSize
     this.processAck(now, p)
@@ -471,6 +464,18 @@ export class Connection {
       for (const e of early) {
         this.handlePacket(now, e)
       }
+    }
+  }
+
+  /** A valid packet from the initiator after our SYN-ACK proves its address: the handshake is complete */
+  private confirm (): void {
+    if (this.confirmed) {
+      return
+    }
+    this.confirmed = true
+    this.timers.stop(Timer.Handshake)
+    if (this.stateValue === ConnState.SynRecv) {
+      this.setState(ConnState.Connected)
     }
   }
 

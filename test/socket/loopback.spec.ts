@@ -123,7 +123,7 @@ describe('UtpSocket on loopback', function () {
         const accepted = pEvent<'connection', UtpConnection>(c, 'connection')
         const x = await b.connect(c.address().port, host)
         const y = await accepted
-        await exchange(x, y, 1 * MiB, 7, 8)
+        await exchange(x, y, MiB, 7, 8)
       })()
       const pongs = rawPingPong(b, c, host, 20)
       const sentHashes = await Promise.all(dials)
