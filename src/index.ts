@@ -24,7 +24,14 @@
  * ```
  */
 
+import { UtpTransport } from './transport/transport.ts'
+import type { UtpComponents, UtpOptions } from './transport/transport.ts'
+import type { Transport } from '@libp2p/interface'
+
 export { UtpSocket } from './socket/utp-socket.ts'
+export { UTP } from './transport/matcher.ts'
+export { UtpTransport } from './transport/transport.ts'
+export type { UtpOptions, UtpComponents, UtpDialEvents } from './transport/transport.ts'
 export { UtpConnection } from './socket/utp-connection.ts'
 export { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, SocketStateError } from './socket/errors.ts'
 export { Endpoint, DEFAULT_MAX_HALF_OPEN, DEFAULT_RESET_RATE } from './engine/endpoint.ts'
@@ -39,3 +46,26 @@ export type { CloseReason, ConnectionEvent, ConnectionStats, ConnectionState, Tr
 export type { ConnectionConfig } from './engine/config.ts'
 export type { Packet, PacketKind, HeaderFields } from './engine/packet.ts'
 export type { CongestionController, AckSample } from './engine/congestion/controller.ts'
+
+/**
+ * The uTP transport for js-libp2p: `/ip4/<addr>/udp/<port>/utp` and `/ip6/<addr>/udp/<port>/utp`
+ *
+ * @example
+ *
+ * ```TypeScript
+ * import { noise } from '@chainsafe/libp2p-noise'
+ * import { yamux } from '@chainsafe/libp2p-yamux'
+ * import { createLibp2p } from 'libp2p'
+ * import { utp } from 'libp2p-utp'
+ *
+ * const node = await createLibp2p({
+ *   addresses: { listen: ['/ip4/0.0.0.0/udp/0/utp'] },
+ *   transports: [utp()],
+ *   connectionEncrypters: [noise()],
+ *   streamMuxers: [yamux()]
+ * })
+ * ```
+ */
+export function utp (init: UtpOptions = {}): (components: UtpComponents) => Transport {
+  return (components: UtpComponents) => new UtpTransport(components, init)
+}

@@ -14,7 +14,8 @@ import { isIP } from 'node:net'
 import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
-import { SocketStateError } from './errors.ts'
+import { ConnectionRefusedError, SocketStateError } from './errors.ts'
+import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
 import type { ConnectionConfig } from '../engine/config.ts'
@@ -49,6 +50,12 @@ export interface UtpSocketOptions {
    * until some of them confirm or time out
    */
   maxHalfOpen?: number
+  /**
+   * Probe the destination of each dial from a throwaway connected UDP socket, so that a dial to a
+   * port where nobody listens fails at once with {@link ConnectionRefusedError} when the host
+   * answers with ICMP port-unreachable, instead of waiting out `connectTimeout` (default true)
+   */
+  probeUnreachable?: boolean
   /** stream options of every connection */
   connection?: UtpConnectionOptions
   /** engine settings not covered above, in the engine's units (µs) */
@@ -71,6 +78,8 @@ export interface SocketAddress {
 }
 
 const DEFAULT_UDP_BUFFER = 4 * 1024 * 1024
+/** how long a dial listens for ICMP port-unreachable on its probe socket */
+const PROBE_WAIT_MS = 2_000
 const MS = 1000
 
 export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
@@ -80,6 +89,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private readonly log: Logger
   private readonly connectionOptions: UtpConnectionOptions
   private readonly udpBufferSize: number
+  private readonly probe: boolean
   private readonly streams = new Map<EndpointConnection, UtpConnection>()
   private bound = false
   private closed = false
@@ -93,6 +103,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.log = options.log ?? logger('libp2p:utp:socket')
     this.connectionOptions = options.connection ?? {}
     this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
+    this.probe = options.probeUnreachable ?? true
     this.endpoint = new Endpoint({
       randomBytes: (buf) => { randomFillSync(buf) },
       maxHalfOpen: options.maxHalfOpen,
@@ -196,6 +207,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       conn.once('error', onError)
       conn.once('close', onClose)
       options.signal?.addEventListener('abort', onAbort, { once: true })
+      if (this.probe) {
+        void probeUnreachable(this.type, host, port, PROBE_WAIT_MS, options.signal).then((refused) => {
+          if (refused && !conn.connected && !conn.destroyed) {
+            conn.destroy(new ConnectionRefusedError(`connection to ${host}:${port} refused: port unreachable`))
+          }
+        })
+      }
     })
   }
 
@@ -219,7 +237,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     const open = [...this.streams.values()].filter(s => !s.destroyed)
     await Promise.all(open.map(async (s) => {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { s.destroy(); resolve() }, graceMs)
+        // past the grace period: reset, so that the peer learns at once
+        const timer = setTimeout(() => { s.destroy(new SocketStateError('socket closed')); resolve() }, graceMs)
         s.once('close', () => { clearTimeout(timer); resolve() })
         s.on('error', () => {})
         s.resume()

@@ -16,7 +16,13 @@
  * default); `destroy()` on one of its connections can keep the process alive for half a minute, so
  * it is used only to clean up after a failure.
  *
- * Throughput is logged under `DEBUG=libp2p:utp:interop`.
+ * The lossy tests put a UDP relay (./lossy-relay.ts) between the two peers that drops 2 % of the
+ * DATA, STATE and FIN packets in each direction, decided by a seeded PRNG. The seed is in every
+ * assertion message; `UTP_INTEROP_SEED=<n>` reruns them with another one. A transfer that has not
+ * completed well before the test timeout fails with the relay's counters, its last packets and our
+ * connection's state.
+ *
+ * Throughput and times are logged under `DEBUG=libp2p:utp:interop`.
  */
 
 import { createHash } from 'node:crypto'
@@ -25,6 +31,7 @@ import { logger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { UtpConnection } from '../../src/socket/utp-connection.ts'
 import { UtpSocket } from '../../src/socket/utp-socket.ts'
+import { LossyRelay } from './lossy-relay.ts'
 import type { Duplex } from 'node:stream'
 import type { UtpNative, UtpNativeConnection } from 'utp-native'
 
@@ -37,6 +44,10 @@ const LOCALHOST = '127.0.0.1'
 const UDP_BUFFER = 4 * MiB
 const TEST_TIMEOUT = 60_000
 const LARGEST_CHUNK = 64 * KiB
+/** fraction of DATA/STATE/FIN packets the lossy relay drops in each direction */
+const RELAY_LOSS = 0.02
+/** a lossy transfer still running after this long has stalled: fail with what the relay saw */
+const STALL_AFTER = TEST_TIMEOUT - 10_000
 
 const log = logger('libp2p:utp:interop')
 
@@ -94,6 +105,8 @@ interface SideReport {
   sentSha256: string
   receivedSha256: string
   receivedBytes: number
+  /** the last data arrived (NaN if none did) */
+  lastData: number
   errors: Error[]
   /** everything was handed to `write()` */
   wroteAll: number
@@ -147,9 +160,11 @@ async function runSide (side: Side, t0: number): Promise<SideReport> {
 
   const received = createHash('sha256')
   let receivedBytes = 0
+  let lastData = NaN
   stream.on('data', (chunk: Buffer) => {
     received.update(chunk)
     receivedBytes += chunk.byteLength
+    lastData = at()
   })
   const readEnded = new Promise<number>((resolve) => { stream.once('end', () => { resolve(at()) }) })
   let finished: number | undefined
@@ -172,6 +187,7 @@ async function runSide (side: Side, t0: number): Promise<SideReport> {
     sentSha256,
     receivedSha256: received.digest('hex'),
     receivedBytes,
+    lastData,
     errors,
     wroteAll,
     endCalled,
@@ -181,8 +197,11 @@ async function runSide (side: Side, t0: number): Promise<SideReport> {
   }
 }
 
-/** Runs both sides at once and checks data, hashes and the order of the close */
-async function exchange (first: Side, second: Side): Promise<void> {
+/**
+ * Runs both sides at once and checks data, hashes and the order of the close; `note` is appended
+ * to every assertion message. Resolves both reports.
+ */
+async function exchange (first: Side, second: Side, note = ''): Promise<[SideReport, SideReport]> {
   expect(first.closes).to.equal('first')
   expect(second.closes).to.equal('second')
   const t0 = performance.now()
@@ -190,11 +209,11 @@ async function exchange (first: Side, second: Side): Promise<void> {
 
   for (const [from, to] of [[a, b], [b, a]]) {
     const what = `${from.side.name} -> ${to.side.name}`
-    log('%s: %d bytes in %d ms, %s MiB/s', what, to.receivedBytes, Math.round(to.readEnded),
-      (to.receivedBytes / MiB / (to.readEnded / 1000)).toFixed(1))
-    expect(to.errors, `errors on ${to.side.name}`).to.deep.equal([])
-    expect(to.receivedBytes, `bytes ${what}`).to.equal(from.side.bytes)
-    expect(to.receivedSha256, `sha256 ${what}`).to.equal(from.sentSha256)
+    log('%s: %d bytes in %d ms, %s MiB/s', what, to.receivedBytes, Math.round(to.lastData),
+      (to.receivedBytes / MiB / (to.lastData / 1000)).toFixed(1))
+    expect(to.errors, `errors on ${to.side.name}${note}`).to.deep.equal([])
+    expect(to.receivedBytes, `bytes ${what}${note}`).to.equal(from.side.bytes)
+    expect(to.receivedSha256, `sha256 ${what}${note}`).to.equal(from.sentSha256)
   }
   for (const r of [a, b]) {
     if (r.side.stream instanceof UtpConnection) {
@@ -205,12 +224,64 @@ async function exchange (first: Side, second: Side): Promise<void> {
     b.side.name, Math.round(b.endCalled), Math.round(a.closed), Math.round(b.closed))
 
   // the first side ended before the second saw that end, and the second ended only after it
-  expect(a.endCalled).to.be.at.most(b.readEnded)
-  expect(b.readEnded).to.be.at.most(b.endCalled)
-  expect(b.endCalled).to.be.at.most(a.readEnded)
+  expect(a.endCalled, `close order${note}`).to.be.at.most(b.readEnded)
+  expect(b.readEnded, `close order${note}`).to.be.at.most(b.endCalled)
+  expect(b.endCalled, `close order${note}`).to.be.at.most(a.readEnded)
   for (const r of [a, b]) {
-    expect(Number.isNaN(r.readEnded), `${r.side.name} read the end`).to.equal(false)
-    expect(r.finished, `${r.side.name} finished`).to.be.a('number')
+    expect(Number.isNaN(r.readEnded), `${r.side.name} read the end${note}`).to.equal(false)
+    expect(r.finished, `${r.side.name} finished${note}`).to.be.a('number')
+  }
+  return [a, b]
+}
+
+/** The seed of the lossy relay: `UTP_INTEROP_SEED` when set, else the test's own */
+function relaySeed (fallback: number): number {
+  const env = process.env.UTP_INTEROP_SEED
+  if (env == null || env === '') {
+    return fallback
+  }
+  const seed = Number.parseInt(env, 10)
+  if (!Number.isSafeInteger(seed)) {
+    throw new Error(`UTP_INTEROP_SEED must be an integer, not ${env}`)
+  }
+  return seed >>> 0
+}
+
+/** What our side of a connection was doing, for a stalled transfer */
+function describeOurs (ours: UtpConnection): string {
+  const conn = ours.entry.connection
+  return `ours: state ${String(conn.state)}, ${conn.bufferedAmount} bytes unsent or unacked, ` +
+    `flight ${conn.flight}, cwnd ${conn.congestionWindow}, srtt ${String(ours.rtt)} ms, ` +
+    `rto ${conn.retransmissionTimeout / 1000} ms, our receive window ${conn.receiveWindow}, stats ${JSON.stringify(ours.stats)}`
+}
+
+/**
+ * {@link exchange} through a lossy relay: fails with the relay's counters, its last packets and our
+ * connection's state when the transfer has not completed after {@link STALL_AFTER}, and logs how
+ * long it took.
+ */
+async function lossyExchange (relay: LossyRelay, ours: UtpConnection, first: Side, second: Side): Promise<void> {
+  const note = ` (relay seed ${relay.seed}, ${relay.loss * 100} % loss each way; rerun with UTP_INTEROP_SEED=${relay.seed})`
+  const t0 = performance.now()
+  let guard: ReturnType<typeof setTimeout> | undefined
+  const stalled = new Promise<never>((_resolve, reject) => {
+    guard = setTimeout(() => {
+      const trace = relay.trace()
+      log('stalled: %s; %s; last packets:\n%s', relay.summary(), describeOurs(ours), trace.join('\n'))
+      reject(new Error(`transfer incomplete after ${STALL_AFTER} ms${note}: ${relay.summary()}; ${describeOurs(ours)}; ` +
+        `last packets:\n${trace.slice(-40).join('\n')}`))
+    }, STALL_AFTER)
+  })
+  try {
+    const [a, b] = await Promise.race([exchange(first, second, note), stalled])
+    const took = Math.max(a.closed, b.closed)
+    log('lossy, %s dialled, seed %d: %s -> %s all data at %d ms, %s -> %s all data at %d ms, both closed at %d ms (%d ms with the guard)',
+      ours.entry.connection.isInitiator ? 'ours' : 'libutp', relay.seed,
+      a.side.name, b.side.name, Math.round(b.lastData), b.side.name, a.side.name, Math.round(a.lastData),
+      Math.round(took), Math.round(performance.now() - t0))
+    log('%s', relay.summary())
+  } finally {
+    clearTimeout(guard)
   }
 }
 
@@ -219,8 +290,11 @@ function defineInteropSuite (utp: UtpNativeModule): void {
     let ourSockets: UtpSocket[] = []
     let nativeSockets: UtpNative[] = []
     let nativeConnections: UtpNativeConnection[] = []
+    let relays: LossyRelay[] = []
 
     afterEach(async () => {
+      await Promise.all(relays.map(async (r) => { await r.close() }))
+      relays = []
       // a passing test leaves every connection closed; destroy only what a failure left behind
       for (const conn of nativeConnections) {
         if (!conn.destroyed) {
@@ -291,6 +365,36 @@ function defineInteropSuite (utp: UtpNativeModule): void {
       return { ours, theirs }
     }
 
+    async function lossyRelay (target: number, seed: number): Promise<LossyRelay> {
+      const relay = await LossyRelay.create({ target, loss: RELAY_LOSS, seed, host: LOCALHOST, udpBufferSize: UDP_BUFFER })
+      relays.push(relay)
+      return relay
+    }
+
+    /** our socket dials a libutp server through a lossy relay */
+    async function weDialThroughRelay (seed: number): Promise<{ ours: UtpConnection, theirs: UtpNativeConnection, relay: LossyRelay }> {
+      const server = await nativeServer()
+      const relay = await lossyRelay(server.address().port, seed)
+      const accepted = once(server, 'connection')
+      const socket = await ourSocket()
+      const ours = await socket.connect(relay.port, LOCALHOST)
+      const [theirs] = await accepted as [UtpNativeConnection]
+      return { ours, theirs, relay }
+    }
+
+    /** a libutp socket dials our socket through a lossy relay */
+    async function theyDialThroughRelay (seed: number): Promise<{ ours: UtpConnection, theirs: UtpNativeConnection, relay: LossyRelay }> {
+      const socket = await ourSocket()
+      socket.listen()
+      const relay = await lossyRelay(socket.address().port, seed)
+      const accepted = once(socket, 'connection')
+      const client = await nativeClient()
+      const theirs = client.connect(relay.port, LOCALHOST)
+      nativeConnections.push(theirs)
+      const [ours] = await accepted
+      return { ours, theirs, relay }
+    }
+
     it('our socket dials libutp: 16 MiB each way at once, then we close first', async function () {
       this.timeout(TEST_TIMEOUT)
       const { ours, theirs } = await weDial()
@@ -324,6 +428,24 @@ function defineInteropSuite (utp: UtpNativeModule): void {
       await exchange(
         { name: 'ours', stream: ours, seed: 7, bytes: MiB, closes: 'first' },
         { name: 'libutp', stream: theirs, seed: 8, bytes: MiB, closes: 'second' }
+      )
+    })
+
+    it('through a relay losing 2 % each way, our socket dials libutp: 4 MiB each way at once, then we close first', async function () {
+      this.timeout(TEST_TIMEOUT)
+      const { ours, theirs, relay } = await weDialThroughRelay(relaySeed(0x10551))
+      await lossyExchange(relay, ours,
+        { name: 'ours', stream: ours, seed: 9, bytes: 4 * MiB, closes: 'first' },
+        { name: 'libutp', stream: theirs, seed: 10, bytes: 4 * MiB, closes: 'second' }
+      )
+    })
+
+    it('through a relay losing 2 % each way, libutp dials our socket: 4 MiB each way at once, then libutp closes first', async function () {
+      this.timeout(TEST_TIMEOUT)
+      const { ours, theirs, relay } = await theyDialThroughRelay(relaySeed(0x10552))
+      await lossyExchange(relay, ours,
+        { name: 'libutp', stream: theirs, seed: 11, bytes: 4 * MiB, closes: 'first' },
+        { name: 'ours', stream: ours, seed: 12, bytes: 4 * MiB, closes: 'second' }
       )
     })
   })

@@ -1,0 +1,106 @@
+import { TypedEventEmitter } from '@libp2p/interface'
+import { getThinWaistAddresses } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { toUtpAddress, toUtpMultiaddr } from './addresses.ts'
+import { toMultiaddrConnection } from './maconn.ts'
+import type { SocketPool } from './socket-pool.ts'
+import type { UtpConnection } from '../socket/utp-connection.ts'
+import type { UtpSocket } from '../socket/utp-socket.ts'
+import type { ComponentLogger, CounterGroup, Listener, ListenerEvents, Logger, MultiaddrConnection, Upgrader } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface UtpListenerInit {
+  upgrader: Upgrader
+  pool: SocketPool
+  logger: ComponentLogger
+  inactivityTimeout?: number
+  metrics?: CounterGroup
+}
+
+type Status =
+  | { code: 'inactive' }
+  | { code: 'active', socket: UtpSocket, listeningAddr: Multiaddr, port: number }
+  | { code: 'closed' }
+
+/**
+ * Listens on one `/ipX/<addr>/udp/<port>/utp` address: binds a UDP socket for it (shared with
+ * dials from the same family) and upgrades every accepted uTP connection.
+ */
+export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Listener {
+  private readonly init: UtpListenerInit
+  private readonly log: Logger
+  private status: Status = { code: 'inactive' }
+  private readonly connections = new Set<MultiaddrConnection>()
+  private readonly shutdown = new AbortController()
+
+  constructor (init: UtpListenerInit) {
+    super()
+    this.init = init
+    this.log = init.logger.forComponent('libp2p:utp:listener')
+  }
+
+  async listen (ma: Multiaddr): Promise<void> {
+    if (this.status.code !== 'inactive') {
+      throw new Error(`listener is ${this.status.code}, it can listen once`)
+    }
+    const { host, port, type } = toUtpAddress(ma)
+    const socket = await this.init.pool.listen(type, host, port)
+    const bound = socket.address().port
+    // `/udp/0` becomes the port the kernel chose, before anyone hears of the address
+    const listeningAddr = toUtpMultiaddr(host, bound)
+    this.status = { code: 'active', socket, listeningAddr, port: bound }
+    socket.on('connection', (conn) => { this.onConnection(conn, listeningAddr) })
+    this.log('listening on %a', listeningAddr)
+    this.safeDispatchEvent('listening')
+  }
+
+  getAddrs (): Multiaddr[] {
+    if (this.status.code !== 'active') {
+      return []
+    }
+    const { listeningAddr, port } = this.status
+    return getThinWaistAddresses(listeningAddr, port).map(ma => multiaddr(`${ma.toString()}/utp`))
+  }
+
+  updateAnnounceAddrs (): void {}
+
+  async close (): Promise<void> {
+    if (this.status.code !== 'active') {
+      this.status = { code: 'closed' }
+      return
+    }
+    const { socket } = this.status
+    this.status = { code: 'closed' }
+    this.shutdown.abort()
+    for (const conn of this.connections) {
+      conn.abort(new Error('listener closed'))
+    }
+    this.init.pool.unlisten(socket)
+    this.safeDispatchEvent('close')
+  }
+
+  private onConnection (connection: UtpConnection, localAddr: Multiaddr): void {
+    const remoteAddr = toUtpMultiaddr(connection.remoteAddress, connection.remotePort)
+    const maConn = toMultiaddrConnection({
+      connection,
+      remoteAddr,
+      localAddr,
+      direction: 'inbound',
+      inactivityTimeout: this.init.inactivityTimeout,
+      metrics: this.init.metrics,
+      metricPrefix: 'inbound ',
+      log: this.log.newScope('connection')
+    })
+    this.connections.add(maConn)
+    maConn.addEventListener('close', () => { this.connections.delete(maConn) }, { once: true })
+    const signal = this.init.upgrader.createInboundAbortSignal(this.shutdown.signal)
+    this.init.upgrader.upgradeInbound(maConn, { signal })
+      .catch((err) => {
+        this.log.error('inbound connection from %a failed to upgrade - %e', remoteAddr, err)
+        maConn.abort(err)
+      })
+      .finally(() => {
+        signal.clear()
+      })
+  }
+}

@@ -1,0 +1,120 @@
+import { TimeoutError } from '@libp2p/interface'
+import { AbstractMultiaddrConnection } from '@libp2p/utils'
+import { pEvent } from 'p-event'
+import type { UtpConnection } from '../socket/utp-connection.ts'
+import type { AbortOptions, MultiaddrConnection } from '@libp2p/interface'
+import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface UtpMultiaddrConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'name' | 'stream'> {
+  connection: UtpConnection
+}
+
+/** Default inactivity timeout of a connection, ms (as `@libp2p/tcp`) */
+export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60 * 1_000
+
+/**
+ * A uTP connection as a libp2p `MultiaddrConnection`. Backpressure runs end to end: `sendData`
+ * reports whether the uTP send buffer has room, and a paused reader pauses the uTP stream, whose
+ * receive window then closes and stops the remote sender.
+ */
+class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
+  private readonly connection: UtpConnection
+  private readonly inactivityMs: number
+  private inactivityTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor (init: UtpMultiaddrConnectionInit) {
+    super(init)
+    this.connection = init.connection
+    this.inactivityMs = init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT
+
+    this.connection.on('data', (buf: Buffer) => {
+      this.touch()
+      this.onData(buf)
+    })
+    this.connection.on('error', (err) => {
+      this.log('utp error - %e', err)
+      this.abort(err)
+    })
+    this.connection.once('end', () => {
+      this.log('utp end')
+      this.onTransportClosed()
+    })
+    this.connection.once('close', () => {
+      this.clearInactivity()
+      this.onTransportClosed()
+    })
+    this.connection.on('drain', () => {
+      this.safeDispatchEvent('drain')
+    })
+    this.touch()
+  }
+
+  sendData (data: Uint8ArrayList): SendResult {
+    let sentBytes = 0
+    let canSendMore = true
+    for (const buf of data) {
+      sentBytes += buf.byteLength
+      canSendMore = this.connection.write(buf)
+      if (!canSendMore) {
+        break
+      }
+    }
+    this.touch()
+    return { sentBytes, canSendMore }
+  }
+
+  async sendClose (options?: AbortOptions): Promise<void> {
+    if (this.connection.destroyed) {
+      return
+    }
+    const closed = pEvent(this.connection, 'close', options)
+    this.connection.end()
+    try {
+      await closed
+    } catch (err) {
+      // the close took too long (a lost ACK, a silent peer): do not hang, reset
+      this.connection.destroy(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
+  sendReset (err: Error): void {
+    this.clearInactivity()
+    this.connection.destroy(err)
+  }
+
+  sendPause (): void {
+    this.connection.pause()
+  }
+
+  sendResume (): void {
+    this.connection.resume()
+  }
+
+  /** The uTP stream has no inactivity timer of its own; libp2p leaves it to the transport */
+  private touch (): void {
+    if (this.inactivityMs <= 0) {
+      return
+    }
+    if (this.inactivityTimer == null) {
+      this.inactivityTimer = setTimeout(() => {
+        this.log('inactivity timeout after %d ms', this.inactivityMs)
+        this.abort(new TimeoutError(`no data for ${this.inactivityMs} ms`))
+      }, this.inactivityMs)
+      this.inactivityTimer.unref?.()
+    } else {
+      this.inactivityTimer.refresh()
+    }
+  }
+
+  private clearInactivity (): void {
+    clearTimeout(this.inactivityTimer)
+    this.inactivityTimer = undefined
+  }
+}
+
+/** Wraps a {@link UtpConnection} as a libp2p `MultiaddrConnection` */
+export function toMultiaddrConnection (init: UtpMultiaddrConnectionInit): MultiaddrConnection {
+  return new UtpMultiaddrConnection(init)
+}

@@ -1,0 +1,94 @@
+import { UtpSocket } from '../socket/utp-socket.ts'
+import { isLoopback, isWildcard } from './addresses.ts'
+import type { UtpSocketOptions } from '../socket/utp-socket.ts'
+import type { Logger } from '@libp2p/interface'
+
+interface PooledSocket {
+  socket: UtpSocket
+  host: string
+  listening: boolean
+  /** listener plus live connections that use the socket */
+  refs: number
+}
+
+/**
+ * The UDP sockets of one transport. A listener binds one socket per listen address; dials leave
+ * from a listening socket of the same family when there is one (so the peer sees the listen port,
+ * which NAT hole punching needs), or from one shared ephemeral socket per family. A socket closes
+ * when neither a listener nor a connection holds it any more.
+ */
+export class SocketPool {
+  private readonly sockets = new Set<PooledSocket>()
+  private readonly options: UtpSocketOptions
+  private readonly log: Logger
+
+  constructor (options: UtpSocketOptions, log: Logger) {
+    this.options = options
+    this.log = log
+  }
+
+  /** Binds a new listening socket; the caller holds one reference */
+  async listen (type: 'udp4' | 'udp6', host: string, port: number): Promise<UtpSocket> {
+    const socket = new UtpSocket({ ...this.options, type })
+    await socket.bind(port, host)
+    socket.listen()
+    this.sockets.add({ socket, host, listening: true, refs: 1 })
+    return socket
+  }
+
+  /** The socket a dial to `host` leaves from; the caller holds one reference */
+  async forDial (type: 'udp4' | 'udp6', host: string): Promise<UtpSocket> {
+    const candidates = [...this.sockets].filter(p => p.socket.type === type)
+    const pick = candidates.find(p => p.listening && isWildcard(p.host)) ??
+      candidates.find(p => p.listening && isLoopback(p.host) === isLoopback(host)) ??
+      candidates.find(p => !p.listening)
+    if (pick != null) {
+      pick.refs++
+      return pick.socket
+    }
+    const socket = new UtpSocket({ ...this.options, type })
+    await socket.bind(0)
+    this.sockets.add({ socket, host: type === 'udp4' ? '0.0.0.0' : '::', listening: false, refs: 1 })
+    return socket
+  }
+
+  /** Gives back one reference; the socket closes with the last one */
+  release (socket: UtpSocket): void {
+    const pooled = this.find(socket)
+    if (pooled == null) {
+      return
+    }
+    pooled.refs--
+    if (pooled.refs <= 0) {
+      this.sockets.delete(pooled)
+      socket.close(0).catch((err) => { this.log.error('closing a UDP socket failed - %e', err) })
+    }
+  }
+
+  /** The listener gives up its socket: it stops accepting, and closes once its connections end */
+  unlisten (socket: UtpSocket): void {
+    const pooled = this.find(socket)
+    if (pooled == null) {
+      return
+    }
+    pooled.listening = false
+    socket.unlisten()
+    this.release(socket)
+  }
+
+  /** Closes every socket at once (transport stop) */
+  async closeAll (): Promise<void> {
+    const all = [...this.sockets]
+    this.sockets.clear()
+    await Promise.all(all.map(async p => { await p.socket.close(0) }))
+  }
+
+  private find (socket: UtpSocket): PooledSocket | undefined {
+    for (const p of this.sockets) {
+      if (p.socket === socket) {
+        return p
+      }
+    }
+    return undefined
+  }
+}

@@ -1,0 +1,121 @@
+import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import { CustomProgressEvent } from 'progress-events'
+import { toUtpAddress } from './addresses.ts'
+import { UtpListener } from './listener.ts'
+import { UTP } from './matcher.ts'
+import { toMultiaddrConnection } from './maconn.ts'
+import { SocketPool } from './socket-pool.ts'
+import type { UtpSocketOptions } from '../socket/utp-socket.ts'
+import type { ComponentLogger, Connection, OutboundConnectionUpgradeEvents, CounterGroup, CreateListenerOptions, DialTransportOptions, Listener, Logger, Metrics, Startable, Transport } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { ProgressEvent } from 'progress-events'
+
+export interface UtpOptions extends Omit<UtpSocketOptions, 'type' | 'log'> {
+  /** close an inbound connection when no data moved for this long, ms (default 2 minutes) */
+  inboundInactivityTimeout?: number
+  /** close an outbound connection when no data moved for this long, ms (default 2 minutes) */
+  outboundInactivityTimeout?: number
+}
+
+export interface UtpComponents {
+  logger: ComponentLogger
+  metrics?: Metrics
+}
+
+export type UtpDialEvents =
+  OutboundConnectionUpgradeEvents |
+  ProgressEvent<'utp:open-connection'>
+
+interface UtpMetrics {
+  events: CounterGroup
+  errors: CounterGroup
+}
+
+export class UtpTransport implements Transport<UtpDialEvents>, Startable {
+  readonly [transportSymbol] = true
+  readonly [Symbol.toStringTag] = '@libp2p/utp'
+  readonly [serviceCapabilities]: string[] = ['@libp2p/transport']
+
+  private readonly options: UtpOptions
+  private readonly components: UtpComponents
+  private readonly log: Logger
+  private readonly pool: SocketPool
+  private readonly metrics?: UtpMetrics
+
+  constructor (components: UtpComponents, options: UtpOptions = {}) {
+    this.components = components
+    this.options = options
+    this.log = components.logger.forComponent('libp2p:utp')
+    this.pool = new SocketPool({ ...options, log: components.logger.forComponent('libp2p:utp:socket') }, this.log)
+    if (components.metrics != null) {
+      this.metrics = {
+        events: components.metrics.registerCounterGroup('libp2p_utp_dialer_events_total', {
+          label: 'event',
+          help: 'Total count of uTP dialer events by type'
+        }),
+        errors: components.metrics.registerCounterGroup('libp2p_utp_dialer_errors_total', {
+          label: 'event',
+          help: 'Total count of uTP dialer errors by type'
+        })
+      }
+    }
+  }
+
+  async start (): Promise<void> {}
+
+  async stop (): Promise<void> {
+    await this.pool.closeAll()
+  }
+
+  async dial (ma: Multiaddr, options: DialTransportOptions<UtpDialEvents>): Promise<Connection> {
+    options.signal?.throwIfAborted()
+    const { host, port, type } = toUtpAddress(ma)
+    options.onProgress?.(new CustomProgressEvent('utp:open-connection'))
+    const socket = await this.pool.forDial(type, host)
+    let connection
+    try {
+      connection = await socket.connect(port, host, { signal: options.signal })
+    } catch (err: any) {
+      this.pool.release(socket)
+      this.metrics?.errors.increment({ [err.name === 'AbortError' ? 'abort' : 'connect']: true })
+      this.log('dial to %a failed - %e', ma, err)
+      throw err
+    }
+    this.metrics?.events.increment({ connect: true })
+    connection.once('close', () => { this.pool.release(socket) })
+    const maConn = toMultiaddrConnection({
+      connection,
+      remoteAddr: ma,
+      direction: 'outbound',
+      inactivityTimeout: this.options.outboundInactivityTimeout,
+      metrics: this.metrics?.events,
+      metricPrefix: 'outbound ',
+      log: this.log.newScope('connection')
+    })
+    try {
+      return await options.upgrader.upgradeOutbound(maConn, options)
+    } catch (err: any) {
+      this.metrics?.errors.increment({ outbound_upgrade: true })
+      maConn.abort(err)
+      throw err
+    }
+  }
+
+  createListener (options: CreateListenerOptions): Listener {
+    return new UtpListener({
+      upgrader: options.upgrader,
+      pool: this.pool,
+      logger: this.components.logger,
+      inactivityTimeout: this.options.inboundInactivityTimeout,
+      metrics: this.metrics?.events
+    })
+  }
+
+  listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return multiaddrs.filter(ma => UTP.exactMatch(ma))
+  }
+
+  dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return this.listenFilter(multiaddrs)
+  }
+}
