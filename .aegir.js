@@ -9,6 +9,9 @@ export default {
     timeout: 120_000
   },
   dependencyCheck: {
-    ignore: []
+    // examples are run from the repository, with the devDependencies installed
+    productionIgnorePatterns: ['/benchmark', '/benchmarks', '/dist', '/test', '/examples', '.aegir.js'],
+    // aegir's compiler
+    ignore: ['typescript']
   }
 }
