@@ -96,6 +96,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private flushScheduled = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Infinity
+  /** datagrams handed to `dgram.send()` whose callback has not run yet */
+  private sendsInFlight = 0
+  private onSendsDone: (() => void) | undefined
 
   constructor (options: UtpSocketOptions = {}) {
     super()
@@ -249,6 +252,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.closed = true
     clearTimeout(this.timer)
     this.timer = undefined
+    // `dgram.close()` drops sends still in flight, and with them the last FINs and resets
+    if (this.sendsInFlight > 0) {
+      await new Promise<void>((resolve) => { this.onSendsDone = resolve })
+    }
     if (this.bound) {
       await new Promise<void>((resolve) => { this.dgram.close(() => { resolve() }) })
     }
@@ -329,7 +336,14 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     let t
     while ((t = this.endpoint.pollTransmit(now)) != null) {
       const list = t.payload.byteLength > 0 ? [t.header, t.payload] : t.header
-      this.dgram.send(list, t.remote.port, t.remote.address, onSent)
+      this.sendsInFlight++
+      try {
+        this.dgram.send(list, t.remote.port, t.remote.address, this.onSent)
+      } catch (err) {
+        // no callback will come for this one
+        this.onSent()
+        throw err
+      }
     }
   }
 
@@ -354,6 +368,15 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       stream.handleEvent(ev.event)
     }
     return any
+  }
+
+  /** send errors (EHOSTUNREACH, ENOBUFS...) are losses the protocol recovers from */
+  private readonly onSent = (): void => {
+    if (--this.sendsInFlight === 0 && this.onSendsDone != null) {
+      const done = this.onSendsDone
+      this.onSendsDone = undefined
+      done()
+    }
   }
 
   private armTimer (): void {
@@ -403,10 +426,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       throw new SocketStateError('socket is closed')
     }
   }
-}
-
-function onSent (): void {
-  // send errors (EHOSTUNREACH, ENOBUFS...) are losses the protocol recovers from
 }
 
 function definedMicros (values: Record<string, number | undefined>): Partial<ConnectionConfig> {

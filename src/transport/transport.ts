@@ -2,8 +2,8 @@ import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
 import { toUtpAddress } from './addresses.ts'
 import { UtpListener } from './listener.ts'
-import { UTP } from './matcher.ts'
 import { toMultiaddrConnection } from './maconn.ts'
+import { UTP } from './matcher.ts'
 import { SocketPool } from './socket-pool.ts'
 import type { UtpSocketOptions } from '../socket/utp-socket.ts'
 import type { ComponentLogger, Connection, OutboundConnectionUpgradeEvents, CounterGroup, CreateListenerOptions, DialTransportOptions, Listener, Logger, Metrics, Startable, Transport } from '@libp2p/interface'
@@ -63,7 +63,14 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
 
   async start (): Promise<void> {}
 
-  async stop (): Promise<void> {
+  async stop (): Promise<void> {}
+
+  /**
+   * Frees the UDP sockets once the node has stopped. Not in `stop()`: that runs alongside the
+   * connection manager's, which closes every connection gracefully (yamux GoAway, then FIN), and
+   * closing the sockets under it resets them instead. By now only stragglers are left.
+   */
+  async afterStop (): Promise<void> {
     await this.pool.closeAll()
   }
 
