@@ -4,14 +4,16 @@
  * what is being tested.
  *
  * The relay maps by source port: it forwards everything from the target's port to the client, and
- * everything from the client's port to the target. The client is the first other port heard from,
- * so the target must be the listening peer and the client dials the relay's port. Each peer sees
- * the relay's port as its peer's address.
+ * everything from the client's port to the target. The client is the first other port a uTP SYN
+ * comes from, so the target must be the listening peer and the client dials the relay's port; any
+ * other datagram from another port (such as the empty probe our socket sends from a throwaway
+ * socket before it dials) is ignored. Each peer sees the relay's port as its peer's address.
  *
  * Whether a packet is dropped is decided by a seeded xorshift32 per direction, so the n-th
  * droppable packet of a direction is dropped or not the same way in every run with the same seed
- * (what the n-th packet is still depends on timing). The last packets seen are kept to show what
- * happened when a transfer stalls.
+ * (what the n-th packet is still depends on timing). Nothing is dropped, and no decision drawn,
+ * while {@link LossyRelay.dropping} is false, so that a test can set up its connections first. The
+ * last packets seen are kept to show what happened when a transfer stalls.
  */
 
 import { createSocket } from 'node:dgram'
@@ -21,6 +23,7 @@ import type { RemoteInfo, Socket } from 'node:dgram'
 const TYPE_NAMES = ['DATA', 'FIN', 'STATE', 'RESET', 'SYN']
 /** packet types the relay may drop: ST_DATA, ST_FIN, ST_STATE */
 const DROPPABLE = new Set([0, 1, 2])
+const SYN = 4
 const HEADER_SIZE = 20
 
 export interface LossyRelayOptions {
@@ -33,7 +36,7 @@ export interface LossyRelayOptions {
   host?: string
   /** kernel UDP buffer sizes asked for, bytes */
   udpBufferSize?: number
-  /** how many of the last packets to remember for {@link LossyRelay.trace} (default 200) */
+  /** how many of the last packets to remember for {@link LossyRelay.trace} (default 200; may be Infinity) */
   traceSize?: number
 }
 
@@ -45,6 +48,8 @@ export interface DirectionStats {
   droppedByType: Record<string, number>
   /** forwarded datagrams that were not uTP headers (passed on as they are) */
   other: number
+  /** datagrams from ports other than the target's and the client's, not forwarded */
+  ignored: number
 }
 
 /** xorshift32 mapped to [0, 1) */
@@ -72,6 +77,23 @@ interface Direction {
   stats: DirectionStats
 }
 
+/** The set bits of a selective ACK as ranges, e.g. `[0-4,7,9-31]/32` (bit i: ack_nr + 2 + i) */
+function describeSack (mask: Uint8Array): string {
+  const ranges: string[] = []
+  const bits = mask.byteLength * 8
+  let start = -1
+  for (let i = 0; i <= bits; i++) {
+    const set = i < bits && (mask[i >> 3] & (1 << (i & 7))) !== 0
+    if (set && start < 0) {
+      start = i
+    } else if (!set && start >= 0) {
+      ranges.push(start === i - 1 ? `${start}` : `${start}-${i - 1}`)
+      start = -1
+    }
+  }
+  return `[${ranges.join(',')}]/${bits}`
+}
+
 /** Payload size and selective ACK bits of a uTP packet, for the trace */
 function describeExtensions (msg: Buffer): string {
   let next = msg[1]
@@ -80,13 +102,7 @@ function describeExtensions (msg: Buffer): string {
   while (next !== 0 && offset + 2 <= msg.byteLength) {
     const len = msg[offset + 1]
     if (next === 1) {
-      const bits: number[] = []
-      for (let i = 0; i < len * 8 && offset + 2 + (i >> 3) < msg.byteLength; i++) {
-        if ((msg[offset + 2 + (i >> 3)] & (1 << (i & 7))) !== 0) {
-          bits.push(i)
-        }
-      }
-      sack = ` sack [${bits.join(',')}]`
+      sack = ` sack ${describeSack(msg.subarray(offset + 2, offset + 2 + len))}`
     }
     next = msg[offset]
     offset += 2 + len
@@ -99,6 +115,10 @@ export class LossyRelay {
   readonly loss: number
   readonly toTarget: DirectionStats
   readonly toClient: DirectionStats
+  /** drop packets (true from the start) */
+  dropping = true
+  /** seq_nr of the last SYN from the client: the dialler's initial sequence number */
+  clientSynSeqNr: number | undefined
   private readonly socket: Socket
   private readonly host: string
   private readonly target: number
@@ -119,7 +139,7 @@ export class LossyRelay {
     const direction = (name: Direction['name'], seed: number): Direction => ({
       name,
       decide: new DropDecision(seed),
-      stats: { forwarded: 0, dropped: 0, droppedByType: {}, other: 0 }
+      stats: { forwarded: 0, dropped: 0, droppedByType: {}, other: 0, ignored: 0 }
     })
     // distinct but reproducible sequences for the two directions
     this.directions = {
@@ -155,7 +175,9 @@ export class LossyRelay {
   summary (): string {
     const one = (d: DirectionStats): string =>
       `${d.forwarded} forwarded, ${d.dropped} dropped ${JSON.stringify(d.droppedByType)}`
-    return `relay seed ${this.seed}, loss ${this.loss}: to target ${one(this.toTarget)}; to client ${one(this.toClient)}`
+    const ignored = this.toTarget.ignored + this.toClient.ignored
+    return `relay seed ${this.seed}, loss ${this.loss}: to target ${one(this.toTarget)}; to client ${one(this.toClient)}` +
+      (ignored > 0 ? `; ${ignored} from elsewhere ignored` : '')
   }
 
   async close (): Promise<void> {
@@ -172,28 +194,34 @@ export class LossyRelay {
     if (this.closed) {
       return
     }
+    const isUtp = msg.byteLength >= HEADER_SIZE && (msg[0] & 0x0f) === 1
+    const type = isUtp ? msg[0] >> 4 : -1
     let direction: Direction
     let port: number
     if (rinfo.port === this.target) {
       if (this.client == null) {
         // the target spoke first: there is no one to relay to yet
+        this.directions.toClient.stats.ignored++
         return
       }
       direction = this.directions.toClient
       port = this.client
     } else {
-      this.client ??= rinfo.port
+      if (this.client == null && type === SYN) {
+        this.client = rinfo.port
+      }
       if (rinfo.port !== this.client) {
-        // a third party: not part of the experiment
+        // not the dialler: not part of the experiment
+        this.directions.toTarget.stats.ignored++
         return
       }
       direction = this.directions.toTarget
       port = this.target
+      if (type === SYN) {
+        this.clientSynSeqNr = msg.readUInt16BE(16)
+      }
     }
-
-    const isUtp = msg.byteLength >= HEADER_SIZE && (msg[0] & 0x0f) === 1
-    const type = isUtp ? msg[0] >> 4 : -1
-    const drop = DROPPABLE.has(type) && direction.decide.next() < this.loss
+    const drop = this.dropping && DROPPABLE.has(type) && direction.decide.next() < this.loss
     this.record(direction, msg, type, drop)
     if (drop) {
       const name = TYPE_NAMES[type]
