@@ -193,6 +193,8 @@ export class Connection {
   /** RACK state: the most recently sent packet that was acknowledged, and its round trip */
   private rackOrder = -1
   private rackRtt = 0
+  /** furthest sequence number an ACK has reported on (ack_nr + 1 + its selective ACK's reach) */
+  private reportableEnd = 0
   /** RACK reordering window, µs: 0 until the path shows reordering */
   private reorderWindow = 0
   /** first packet of the loss that caused the latest window cut, to undo the cut if it proves spurious */
@@ -637,6 +639,10 @@ export class Connection {
     if (p.sack != null) {
       this.ackSelective(now, p.ackNr, p.sack)
     }
+    const reach = seqAdd(p.ackNr, 1 + 8 * (p.sack?.byteLength ?? 0))
+    if (seqDiff(reach, this.reportableEnd) > 0 || seqDiff(this.reportableEnd, this.out.una) < 0) {
+      this.reportableEnd = reach
+    }
 
     if (ack.rttSample >= 0) {
       this.rtt.update(ack.rttSample)
@@ -777,7 +783,10 @@ export class Connection {
     let firstLost: number | undefined
     let nextCheck = Infinity
     const useTime = this.reorderWindow > 0
-    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
+    // only packets the peer's ACKs can speak of: libutp's selective ACK covers 32 packets, and a
+    // packet beyond it may well have arrived
+    const end = this.reportableEnd
+    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0 && seqDiff(seq, end) <= 0; seq = seqAdd(seq, 1)) {
       const pkt = this.out.get(seq) as OutPacket
       if (pkt.sacked || pkt.lost || !pkt.inFlight) {
         continue
