@@ -203,8 +203,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       const onClose = (): void => { done(); reject(new SocketStateError('connection closed before it was established')) }
       const onAbort = (): void => {
         done()
-        conn.destroy()
-        reject(new AbortError('dial aborted'))
+        const err = new AbortError('dial aborted')
+        // the rejection reports it; the stream's own error event has nobody to tell
+        conn.on('error', () => {})
+        // ST_RESET: a graceful end would keep resending the SYN until the connect deadline
+        conn.destroy(err)
+        reject(err)
       }
       conn.once('connect', onConnect)
       conn.once('error', onError)

@@ -65,7 +65,10 @@ export class SocketPool {
     }
   }
 
-  /** The listener gives up its socket: it stops accepting, and closes once its connections end */
+  /**
+   * The listener gives up its socket: it stops accepting, and closes once no outbound connection
+   * uses it (inbound ones hold no reference: the listener aborts them before it lets go)
+   */
   unlisten (socket: UtpSocket): void {
     const pooled = this.find(socket)
     if (pooled == null) {
