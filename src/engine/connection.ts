@@ -639,10 +639,7 @@ export class Connection {
     if (p.sack != null) {
       this.ackSelective(now, p.ackNr, p.sack)
     }
-    const reach = seqAdd(p.ackNr, 1 + 8 * (p.sack?.byteLength ?? 0))
-    if (seqDiff(reach, this.reportableEnd) > 0 || seqDiff(this.reportableEnd, this.out.una) < 0) {
-      this.reportableEnd = reach
-    }
+    this.noteReach(p)
 
     if (ack.rttSample >= 0) {
       this.rtt.update(ack.rttSample)
@@ -746,6 +743,14 @@ export class Connection {
         pkt.lost = false
         this.lostCount--
       }
+    }
+  }
+
+  /** Extends how far the peer's ACKs have reported on our sequence space */
+  private noteReach (p: Packet): void {
+    const reach = seqAdd(p.ackNr, 1 + 8 * (p.sack?.byteLength ?? 0))
+    if (seqDiff(reach, this.reportableEnd) > 0 || seqDiff(this.reportableEnd, this.out.una) < 0) {
+      this.reportableEnd = reach
     }
   }
 
