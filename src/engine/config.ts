@@ -37,6 +37,11 @@ export interface ConnectionConfig {
   keepAliveInterval: number
   /** Longest an ACK is held back to be coalesced with others */
   delayedAck: number
+  /**
+   * Resend the oldest unacknowledged packet after about two RTTs without ACK progress, rather
+   * than wait for the retransmission timeout (RFC 8985 tail loss probe)
+   */
+  tailLossProbe: boolean
 }
 
 export const defaultConnectionConfig: Readonly<ConnectionConfig> = Object.freeze({
@@ -52,10 +57,13 @@ export const defaultConnectionConfig: Readonly<ConnectionConfig> = Object.freeze
   handshakeTimeout: 10_000_000,
   idleTimeout: 60_000_000,
   keepAliveInterval: 15_000_000,
-  delayedAck: 5_000
+  delayedAck: 5_000,
+  tailLossProbe: true
 })
 
-const BOUNDS: Record<keyof ConnectionConfig, [number, number]> = {
+type NumericKey = Exclude<keyof ConnectionConfig, 'tailLossProbe'>
+
+const BOUNDS: Record<NumericKey, [number, number]> = {
   packetSize: [150, 65_507],
   recvBufferSize: [4096, 1 << 30],
   sendBufferSize: [1, 1 << 30],
@@ -74,7 +82,13 @@ const BOUNDS: Record<keyof ConnectionConfig, [number, number]> = {
 /** Fills defaults and checks every bound, throwing {@link InvalidConfigError} on the first violation */
 export function resolveConnectionConfig (init: Partial<ConnectionConfig> = {}): Readonly<ConnectionConfig> {
   const config: ConnectionConfig = { ...defaultConnectionConfig }
-  for (const key of Object.keys(BOUNDS) as Array<keyof ConnectionConfig>) {
+  if (init.tailLossProbe !== undefined) {
+    if (typeof init.tailLossProbe !== 'boolean') {
+      throw new InvalidConfigError(`tailLossProbe must be a boolean, got ${String(init.tailLossProbe)}`)
+    }
+    config.tailLossProbe = init.tailLossProbe
+  }
+  for (const key of Object.keys(BOUNDS) as NumericKey[]) {
     const value = init[key]
     if (value === undefined) {
       continue

@@ -99,6 +99,7 @@ export interface ConnectionStats {
   acksSent: number
   windowCuts: number
   spuriousRetransmits: number
+  tailProbes: number
 }
 
 export interface TraceLogger {
@@ -136,6 +137,8 @@ const SPURIOUS_RTT_FRACTION = 0.75
 const ACK_EVERY_PACKETS = 2
 /** In SYN_RECV, before the initiator confirms its address, send at most this many packets (anti-amplification) */
 const SYN_RECV_MAX_PACKETS = 2
+/** Shortest wait before a tail loss probe, µs (RFC 8985 suggests 10 ms) */
+const MIN_TAIL_PROBE_US = 10_000
 /** Longest wait between two probes of a closed receive window */
 const MAX_PROBE_INTERVAL_US = 2_000_000
 /** `timestamp_difference` value some peers send when they have none (uTorrent); ignore it */
@@ -163,7 +166,8 @@ export class Connection {
     outOfOrderReceived: 0,
     acksSent: 0,
     windowCuts: 0,
-    spuriousRetransmits: 0
+    spuriousRetransmits: 0,
+    tailProbes: 0
   }
 
   private stateValue: ConnectionState
@@ -205,6 +209,8 @@ export class Connection {
   private probeAllowed = false
   /** retransmissions allowed beyond the congestion window during loss recovery */
   private recoverySends = 0
+  /** the tail probe fired and no ACK has made progress since */
+  private tailProbeUsed = false
   /** window probes sent in a row to a peer whose receive window is closed */
   private probes = 0
   private lastReceivedAt = 0
@@ -532,6 +538,9 @@ export class Connection {
         case Timer.Reorder:
           this.detectLosses(now)
           break
+        case Timer.TailProbe:
+          this.onTailProbe()
+          break
         default:
           break
       }
@@ -673,9 +682,14 @@ export class Connection {
     if (this.out.isEmpty) {
       this.timers.stop(Timer.Retransmit)
       this.timers.stop(Timer.Reorder)
+      this.timers.stop(Timer.TailProbe)
     } else if (advanced) {
       // RFC 6298 (5.3): restart the timer when new data is acknowledged
       this.timers.set(Timer.Retransmit, now + this.rtt.rto)
+    }
+    if (ack.bytes > 0) {
+      this.tailProbeUsed = false
+      this.armTailProbe(now, true)
     }
 
     if (this.writeBlocked && this.bufferedAmount < this.config.sendBufferSize && this.isWritable) {
@@ -767,6 +781,9 @@ export class Connection {
         if (pkt.seq === this.lastCutSeq) {
           ack.undo = true
         }
+        // RFC 8985 6.2: this ACK says nothing about when the retransmission was delivered; taking
+        // its send time as the newest delivery would make everything sent before it look lost
+        return
       }
     }
     if (pkt.sendOrder > ack.newestOrder) {
@@ -827,6 +844,45 @@ export class Connection {
     if (firstLost != null) {
       this.recoverySends = 1
       this.onCongestionSignal(now, firstLost)
+    }
+  }
+
+  /**
+   * Tail loss probe (RFC 8985 section 7): when ACKs stop coming with data in flight, the loss is
+   * at the tail, or the peer cannot tell us about it (libutp acknowledges streamed data with DATA
+   * packets that carry no selective ACK, and its selective ACK reaches only 32 packets). Rather
+   * than wait out the retransmission timeout (250 ms at least), resend the oldest unacknowledged
+   * packet after about two RTTs, once, without cutting the window: if it was the hole, the
+   * cumulative ACK jumps.
+   */
+  private armTailProbe (now: Instant, restart: boolean): void {
+    const srtt = this.rtt.srtt
+    if (srtt == null || this.tailProbeUsed || !this.config.tailLossProbe || this.stateValue === ConnState.SynSent) {
+      return
+    }
+    if (!restart && this.timers.isSet(Timer.TailProbe)) {
+      return
+    }
+    const at = now + Math.max(2 * srtt + this.config.delayedAck, MIN_TAIL_PROBE_US)
+    const rto = this.timers.get(Timer.Retransmit)
+    if (rto == null || at < rto) {
+      this.timers.set(Timer.TailProbe, at)
+    }
+  }
+
+  private onTailProbe (): void {
+    this.tailProbeUsed = true
+    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
+      const pkt = this.out.get(seq) as OutPacket
+      if (pkt.sacked) {
+        continue
+      }
+      if (!pkt.lost) {
+        this.markLost(pkt)
+        this.stats.tailProbes++
+      }
+      this.recoverySends = Math.max(this.recoverySends, 1)
+      return
     }
   }
 
@@ -1087,6 +1143,7 @@ export class Connection {
     if (!this.timers.isSet(Timer.Retransmit)) {
       this.timers.set(Timer.Retransmit, now + this.rtt.rto)
     }
+    this.armTailProbe(now, false)
     this.stats.bytesSent += pkt.payload.byteLength
     const sackRoom = this.config.packetSize - HEADER_SIZE - 2 - pkt.payload.byteLength
     return this.build(now, pkt.type, pkt.seq, this.recv.ackNr, pkt.payload, Math.min(MAX_SACK_BYTES, sackRoom - (sackRoom % 4)))

@@ -275,8 +275,10 @@ describe('SYN_SENT', () => {
     expect(conn.isConfirmed).to.equal(true)
     expectTransmit(conn, T1, [{ ...RECV_TEMPL, type: PacketType.Data, seqNr: local(1), payload: hello }])
 
-    // the handshake's deadline is gone: what is left is the data's retransmission timer
-    expect(conn.pollTimeout()).to.equal(T1 + CONFIG.minRto)
+    // the handshake's deadline is gone: what is left is the data's tail-loss probe (two RTTs plus
+    // the peer's delayed ACK, at least 10 ms), ahead of its retransmission timer
+    const srtt = conn.smoothedRtt as number
+    expect(conn.pollTimeout()).to.equal(T1 + Math.min(CONFIG.minRto, Math.max(2 * srtt + CONFIG.delayedAck, 10_000)))
   })
 
   it('does not connect on an ST_STATE whose ack_nr is not the SYN seq', () => {
@@ -519,7 +521,8 @@ describe('CONNECTED', () => {
   })
 
   it('retransmits on the RTO (bounded below by minRto) and backs off exponentially', () => {
-    const conn = connected()
+    // without the tail-loss probe, which would resend first (tested below)
+    const conn = connected(config({ tailLossProbe: false }))
     const data = utf8('lost in transit')
     conn.write(T1, data)
     const DATA: PacketExpect = { ...RECV_TEMPL, type: PacketType.Data, seqNr: local(1), payload: data }
@@ -539,8 +542,28 @@ describe('CONNECTED', () => {
     expect(conn.state).to.equal(ConnState.Connected)
   })
 
+  it('sends one tail-loss probe after two RTTs without progress, before the RTO, without cutting the window', () => {
+    const conn = connected()
+    const data = utf8('the tail of a transfer')
+    conn.write(T1, data)
+    const DATA: PacketExpect = { ...RECV_TEMPL, type: PacketType.Data, seqNr: local(1), payload: data }
+    expectTransmit(conn, T1, [DATA])
+    const window = conn.congestionWindow
+    const srtt = conn.smoothedRtt as number
+    const probeAt = T1 + Math.max(2 * srtt + CONFIG.delayedAck, 10_000)
+    expect(probeAt).to.be.below(T1 + CONFIG.minRto)
+    expect(conn.pollTimeout()).to.equal(probeAt)
+    conn.handleTimeout(probeAt)
+    expectTransmit(conn, probeAt, [DATA])
+    expect(conn.stats.tailProbes).to.equal(1)
+    expect(conn.stats.timeouts).to.equal(0)
+    expect(conn.congestionWindow).to.equal(window)
+    // one probe only: the next wake-up is the retransmission timer
+    expect(conn.pollTimeout()).to.equal(T1 + CONFIG.minRto)
+  })
+
   it('closes with timed-out after maxRetransmits timeouts in a row', () => {
-    const cfg = config({ maxRetransmits: 3 })
+    const cfg = config({ maxRetransmits: 3, tailLossProbe: false })
     const conn = connected(cfg)
     conn.write(T1, utf8('nobody listens'))
     expect(recvAll(conn, T1)).to.have.length(1)
