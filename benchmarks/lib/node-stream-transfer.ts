@@ -1,0 +1,52 @@
+/**
+ * Moving bytes over a Node.js Duplex (our UtpConnection, utp-native's connection): write a total
+ * in repeated chunks honouring backpressure, and count what arrives until the end.
+ */
+
+import { once } from 'node:events'
+import { wallClockMs, cpuSeconds } from './clock.ts'
+import type { Readable, Writable } from 'node:stream'
+
+export interface SendResult {
+  /** wall clock when the first byte was written */
+  startMs: number
+  /** wall clock when the stream finished */
+  finishMs: number
+  cpu: number
+}
+
+/** Writes `total` bytes as copies of `chunk`, then ends the stream and waits for 'finish' */
+export async function sendAll (stream: Writable, chunk: Uint8Array, total: number): Promise<SendResult> {
+  const cpuStart = cpuSeconds()
+  const startMs = wallClockMs()
+  let left = total
+  while (left > 0) {
+    const piece = left >= chunk.byteLength ? chunk : chunk.subarray(0, left)
+    left -= piece.byteLength
+    if (!stream.write(piece)) {
+      await once(stream, 'drain')
+    }
+  }
+  // registered first: utp-native's readable-stream emits 'finish' synchronously inside end()
+  const finished = once(stream, 'finish')
+  stream.end()
+  await finished
+  return { startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+}
+
+export interface ReceiveResult {
+  bytes: number
+  /** wall clock when the end of the stream was read */
+  endMs: number
+  /** CPU time from the call to the end */
+  cpu: number
+}
+
+/** Counts bytes until the stream ends */
+export async function receiveAll (stream: Readable): Promise<ReceiveResult> {
+  const cpuStart = cpuSeconds()
+  let bytes = 0
+  stream.on('data', (data: Uint8Array) => { bytes += data.byteLength })
+  await once(stream, 'end')
+  return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+}

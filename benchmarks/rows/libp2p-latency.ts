@@ -1,0 +1,69 @@
+/**
+ * connect and rtt: for each libp2p transport, a server process and a client process; the client
+ * times many dials (connect) or many 1-byte ping-pongs over one stream (rtt) and the row reports
+ * their median, min and max.
+ */
+
+import { failed, measured } from '../lib/line.ts'
+import { summarize } from '../lib/stats.ts'
+import { Worker, stopAll } from '../lib/worker.ts'
+import type { Libp2pTransport } from '../lib/libp2p-node.ts'
+import type { Line } from '../lib/line.ts'
+import type { BenchOptions } from '../lib/options.ts'
+
+const CONNECT_WARMUP = 3
+const RTT_WARMUP = 50
+
+interface Timings {
+  values: number[]
+  /** what else the client said worth a note */
+  extra: string
+}
+
+async function timings (transport: Libp2pTransport, client: string, args: object, field: string, options: BenchOptions): Promise<Timings> {
+  const server = new Worker('libp2p-server', { transport })
+  const workers = [server]
+  try {
+    const ready = await server.next('ready', options.runTimeoutMs)
+    const worker = new Worker(client, { transport, addr: ready.addr, ...args })
+    workers.push(worker)
+    const result = await worker.next('result', options.runTimeoutMs)
+    const closeErrors = Number(result.closeErrors ?? 0)
+    const extra = closeErrors > 0 ? `closing failed after ${closeErrors} dials (not timed): ${String(result.closeError)}` : ''
+    return { values: result[field] as number[], extra }
+  } finally {
+    await stopAll(workers)
+  }
+}
+
+async function row (key: string, label: string, unit: string, measure: () => Promise<Timings>, note: (values: number[]) => string): Promise<Line> {
+  try {
+    const { values, extra } = await measure()
+    return measured(key, label, unit, values, [note(values), extra].filter(s => s !== '').join(', '))
+  } catch (err: any) {
+    return failed(key, label, unit, String(err?.message ?? err))
+  }
+}
+
+function p90 (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length * 0.9)]
+}
+
+export async function connect (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
+  const dials = options.connectDials
+  return row(`connect-${transport}`, `connect (libp2p ${transport})`, 'ms',
+    async () => timings(transport, 'libp2p-connect-client', { dials, warmup: CONNECT_WARMUP }, 'ms', options),
+    (ms) => `median of ${ms.length} dials, p90 ${p90(ms).toFixed(2)} ms`)
+}
+
+export async function rtt (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
+  const pings = options.rttPings
+  return row(`rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
+    async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: RTT_WARMUP }, 'us', options),
+    (us) => `median of ${us.length} ping-pongs, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
+}
+
+function summarizeMean (values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / summarize(values).n
+}

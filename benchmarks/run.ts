@@ -1,0 +1,93 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=row,row]`: runs every row of the benchmark suite (each
+ * measured side in its own process), prints the results and the issue's target ratios as tables
+ * and writes them to benchmarks/results/<timestamp>.json. A row that cannot run prints
+ * "failed: <reason>" and the others go on. See README.md beside this file.
+ */
+
+import { failed, notMeasured } from './lib/line.ts'
+import { describeMachine, machineInfo } from './lib/machine.ts'
+import { parseOptions } from './lib/options.ts'
+import { writeResults } from './lib/results.ts'
+import { linesTable, targetsTable } from './lib/table.ts'
+import { evaluateTargets } from './lib/targets.ts'
+import { cpu } from './rows/cpu.ts'
+import { libp2pBulk } from './rows/libp2p-bulk.ts'
+import { connect, rtt } from './rows/libp2p-latency.ts'
+import { libutpRaw } from './rows/libutp-raw.ts'
+import { many } from './rows/many.ts'
+import { udpLimit } from './rows/udp-limit.ts'
+import { utpRaw } from './rows/utp-raw.ts'
+import type { Line } from './lib/line.ts'
+import type { TransferOutcome } from './rows/transfer.ts'
+
+export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-quic', 'connect', 'rtt', 'many', 'cpu']
+
+const QUIC_REASON = '@chainsafe/libp2p-quic breaks `npm ci` here, so it is not installed in this pass'
+
+const options = parseOptions(process.argv.slice(2))
+const unknown = options.only.filter(r => !ROWS.includes(r))
+if (unknown.length > 0) {
+  process.stderr.write(`unknown rows: ${unknown.join(', ')}; rows are ${ROWS.join(', ')}\n`)
+  process.exit(2)
+}
+const started = performance.now()
+const date = new Date().toISOString()
+const machine = machineInfo()
+const lines: Line[] = []
+
+function wanted (row: string): boolean {
+  return options.only.length === 0 || options.only.includes(row)
+}
+
+function progress (message: string): void {
+  const seconds = ((performance.now() - started) / 1000).toFixed(0).padStart(4)
+  process.stderr.write(`[${seconds} s] ${message}\n`)
+}
+
+/** Runs one row; whatever it throws becomes a failed line, so the suite goes on */
+async function step<T> (row: string, run: () => Promise<T>, toLines: (out: T) => Line[], unit: string): Promise<T | undefined> {
+  if (!wanted(row)) {
+    return undefined
+  }
+  progress(`${row}...`)
+  try {
+    const out = await run()
+    lines.push(...toLines(out))
+    return out
+  } catch (err: any) {
+    lines.push(failed(row, row, unit, String(err?.message ?? err)))
+    return undefined
+  }
+}
+
+const transferLine = (o: TransferOutcome): Line[] => [o.line]
+
+process.stderr.write(`libp2p-utp benchmarks${options.quick ? ' (quick)' : ''} on ${describeMachine(machine)}\n`)
+await step('udp-limit', async () => udpLimit(options), l => l, 'MB/s')
+const utp = await step('utp-raw', async () => utpRaw(options), transferLine, 'MB/s')
+const libutp = await step('libutp-raw', async () => libutpRaw(options), transferLine, 'MB/s')
+const p2pUtp = await step('libp2p-utp', async () => libp2pBulk('utp', options), transferLine, 'MB/s')
+const p2pTcp = await step('libp2p-tcp', async () => libp2pBulk('tcp', options), transferLine, 'MB/s')
+if (wanted('libp2p-quic')) {
+  lines.push(notMeasured('libp2p-quic', 'libp2p quic', 'MB/s', QUIC_REASON))
+}
+for (const transport of ['utp', 'tcp'] as const) {
+  await step('connect', async () => connect(transport, options), l => [l], 'ms')
+}
+for (const transport of ['utp', 'tcp'] as const) {
+  await step('rtt', async () => rtt(transport, options), l => [l], 'us')
+}
+await step('many', async () => many(options), l => l, 'KiB')
+await step('cpu', async () => cpu([
+  { key: 'utp-raw', label: 'utp raw', outcome: utp, reference: { label: 'libutp raw', outcome: libutp } },
+  { key: 'libp2p-utp', label: 'libp2p utp', outcome: p2pUtp, reference: { label: 'libp2p tcp', outcome: p2pTcp } }
+]), l => l, 's/GiB')
+
+const targets = evaluateTargets(lines)
+const durationSeconds = (performance.now() - started) / 1000
+progress('done')
+process.stdout.write(`\n${describeMachine(machine)}; ${options.quick ? 'quick: 1 run each' : `median of ${options.runs} runs`}; MB/s = 10^6 bytes/s\n\n`)
+process.stdout.write(`${linesTable(lines)}\n\n${targetsTable(targets)}\n\n`)
+const path = await writeResults({ date, durationSeconds, machine, options, lines, targets })
+process.stdout.write(`results: ${path} (${durationSeconds.toFixed(0)} s)\n`)

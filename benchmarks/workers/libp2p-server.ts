@@ -1,0 +1,38 @@
+/**
+ * The listening libp2p node of the libp2p rows. It serves two protocols: bulk (reads a stream to
+ * its end, answers one byte, reports `result` {bytes, endMs, cpu} to the runner) and echo (sends
+ * back whatever arrives). Reports `ready` {addr} first.
+ */
+
+import { report, runWorker, workerArgs } from '../lib/channel.ts'
+import { cpuSeconds, wallClockMs } from '../lib/clock.ts'
+import { BULK_PROTOCOL, ECHO_PROTOCOL, createBenchNode } from '../lib/libp2p-node.ts'
+import type { Libp2pTransport } from '../lib/libp2p-node.ts'
+
+interface Args {
+  transport: Libp2pTransport
+}
+
+runWorker(async () => {
+  const { transport } = workerArgs<Args>()
+  const node = await createBenchNode(transport)
+  await node.handle(BULK_PROTOCOL, async (stream) => {
+    const cpuStart = cpuSeconds()
+    let bytes = 0
+    for await (const chunk of stream) {
+      bytes += chunk.byteLength
+    }
+    const endMs = wallClockMs()
+    const cpu = cpuSeconds() - cpuStart
+    stream.send(new Uint8Array(1))
+    await stream.close()
+    report({ type: 'result', bytes, endMs, cpu })
+  })
+  await node.handle(ECHO_PROTOCOL, async (stream) => {
+    for await (const chunk of stream) {
+      stream.send(chunk)
+    }
+    await stream.close()
+  })
+  report({ type: 'ready', addr: node.getMultiaddrs()[0].toString() })
+})

@@ -1,0 +1,26 @@
+/**
+ * utp raw, sending side: our UtpSocket dials the receiver and writes the total in 64 KiB writes,
+ * then ends and waits until the receiver has acknowledged everything. Reports `done` with the
+ * timing, CPU and the connection's counters (packet size, retransmissions).
+ */
+
+import { UtpSocket } from '../../src/index.ts'
+import { report, runWorker, workerArgs } from '../lib/channel.ts'
+import { sendAll } from '../lib/node-stream-transfer.ts'
+import { makeChunk } from '../lib/payload.ts'
+
+interface Args {
+  port: number
+  total: number
+  packetSize: number
+}
+
+runWorker(async () => {
+  const { port, total, packetSize } = workerArgs<Args>()
+  const socket = new UtpSocket({ packetSize })
+  await socket.bind(0, '127.0.0.1')
+  const conn = await socket.connect(port, '127.0.0.1')
+  const result = await sendAll(conn, makeChunk(), total)
+  report({ type: 'done', ...result, packetSize, stats: { ...conn.stats } })
+  await socket.close()
+})
