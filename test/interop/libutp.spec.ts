@@ -44,7 +44,7 @@ import { expect } from 'aegir/chai'
 import { stateName } from '../../src/engine/connection.ts'
 import { UtpConnection } from '../../src/socket/utp-connection.ts'
 import { UtpSocket } from '../../src/socket/utp-socket.ts'
-import { LossyRelay } from './lossy-relay.ts'
+import { LossyRelay, Xorshift32 } from './lossy-relay.ts'
 import type { Duplex } from 'node:stream'
 import type { UtpNative, UtpNativeConnection } from 'utp-native'
 
@@ -76,24 +76,8 @@ try {
   loadError = err
 }
 
-/** xorshift32: a fast, reproducible source of chunk sizes and bytes */
-class ByteSource {
-  private x: number
-
-  constructor (seed: number) {
-    const x = Math.imul(seed, 0x9e3779b1) >>> 0
-    this.x = x === 0 ? 1 : x
-  }
-
-  next (): number {
-    let x = this.x
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    this.x = x >>> 0
-    return this.x
-  }
-
+/** Reproducible chunk sizes and bytes */
+class ByteSource extends Xorshift32 {
   /** A fresh buffer (a stream may keep a reference to what it was given) */
   chunk (size: number): Buffer {
     const words = new Uint32Array(Math.ceil(size / 4))
@@ -249,6 +233,17 @@ async function exchange (first: Side, second: Side, note = ''): Promise<[SideRep
     expect(r.finished, `${r.side.name} finished${note}`).to.be.a('number')
   }
   return [a, b]
+}
+
+/**
+ * The two {@link Side}s of a connection for {@link exchange}: `closesFirst` ('ours' or 'libutp')
+ * closes first and writes from `seed`, the other side from `seed + 1`; `bytes` each way
+ */
+function sides (closesFirst: 'ours' | 'libutp', conns: { ours: UtpConnection, theirs: UtpNativeConnection }, seed: number, bytes: number): [Side, Side] {
+  const ours = { name: 'ours', stream: conns.ours, bytes }
+  const theirs = { name: 'libutp', stream: conns.theirs, bytes }
+  const [first, second] = closesFirst === 'ours' ? [ours, theirs] : [theirs, ours]
+  return [{ ...first, seed, closes: 'first' }, { ...second, seed: seed + 1, closes: 'second' }]
 }
 
 /**
@@ -463,56 +458,34 @@ function defineInteropSuite (utp: UtpNativeModule): void {
 
     it('our socket dials libutp: 16 MiB each way at once, then we close first', async function () {
       this.timeout(TEST_TIMEOUT)
-      const { ours, theirs } = await weDial()
-      await exchange(
-        { name: 'ours', stream: ours, seed: 1, bytes: 16 * MiB, closes: 'first' },
-        { name: 'libutp', stream: theirs, seed: 2, bytes: 16 * MiB, closes: 'second' }
-      )
+      await exchange(...sides('ours', await weDial(), 1, 16 * MiB))
     })
 
     it('libutp dials our socket: 16 MiB each way at once, then libutp closes first', async function () {
       this.timeout(TEST_TIMEOUT)
-      const { ours, theirs } = await theyDial()
-      await exchange(
-        { name: 'libutp', stream: theirs, seed: 3, bytes: 16 * MiB, closes: 'first' },
-        { name: 'ours', stream: ours, seed: 4, bytes: 16 * MiB, closes: 'second' }
-      )
+      await exchange(...sides('libutp', await theyDial(), 3, 16 * MiB))
     })
 
     it('our socket dials libutp: 1 MiB each way, then libutp closes first', async function () {
       this.timeout(TEST_TIMEOUT)
-      const { ours, theirs } = await weDial()
-      await exchange(
-        { name: 'libutp', stream: theirs, seed: 5, bytes: MiB, closes: 'first' },
-        { name: 'ours', stream: ours, seed: 6, bytes: MiB, closes: 'second' }
-      )
+      await exchange(...sides('libutp', await weDial(), 5, MiB))
     })
 
     it('libutp dials our socket: 1 MiB each way, then we close first', async function () {
       this.timeout(TEST_TIMEOUT)
-      const { ours, theirs } = await theyDial()
-      await exchange(
-        { name: 'ours', stream: ours, seed: 7, bytes: MiB, closes: 'first' },
-        { name: 'libutp', stream: theirs, seed: 8, bytes: MiB, closes: 'second' }
-      )
+      await exchange(...sides('ours', await theyDial(), 7, MiB))
     })
 
     it('through a relay losing 2 % each way, our socket dials libutp: 4 MiB each way at once, then we close first', async function () {
       this.timeout(TEST_TIMEOUT)
-      const { ours, theirs, relay } = await weDialThroughRelay(relaySeed(0x10551))
-      await lossyExchange(relay, ours,
-        { name: 'ours', stream: ours, seed: 9, bytes: 4 * MiB, closes: 'first' },
-        { name: 'libutp', stream: theirs, seed: 10, bytes: 4 * MiB, closes: 'second' }
-      )
+      const dialled = await weDialThroughRelay(relaySeed(0x10551))
+      await lossyExchange(dialled.relay, dialled.ours, ...sides('ours', dialled, 9, 4 * MiB))
     })
 
     it('through a relay losing 2 % each way, libutp dials our socket: 4 MiB each way at once, then libutp closes first', async function () {
       this.timeout(TEST_TIMEOUT)
-      const { ours, theirs, relay } = await theyDialThroughRelay(relaySeed(0x10552))
-      await lossyExchange(relay, ours,
-        { name: 'libutp', stream: theirs, seed: 11, bytes: 4 * MiB, closes: 'first' },
-        { name: 'ours', stream: ours, seed: 12, bytes: 4 * MiB, closes: 'second' }
-      )
+      const dialled = await theyDialThroughRelay(relaySeed(0x10552))
+      await lossyExchange(dialled.relay, dialled.ours, ...sides('libutp', dialled, 11, 4 * MiB))
     })
   })
 }

@@ -52,8 +52,8 @@ export interface DirectionStats {
   ignored: number
 }
 
-/** xorshift32 mapped to [0, 1) */
-class DropDecision {
+/** xorshift32: a fast, reproducible source of 32-bit unsigned integers from a seed */
+export class Xorshift32 {
   private x: number
 
   constructor (seed: number) {
@@ -67,7 +67,14 @@ class DropDecision {
     x ^= x >>> 17
     x ^= x << 5
     this.x = x >>> 0
-    return this.x / 2 ** 32
+    return this.x
+  }
+}
+
+/** xorshift32 mapped to [0, 1) */
+class DropDecision extends Xorshift32 {
+  override next (): number {
+    return super.next() / 2 ** 32
   }
 }
 

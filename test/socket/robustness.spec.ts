@@ -368,6 +368,50 @@ function newStrangerStats (): StrangerStats {
   return { accepted: 0, confirmed: 0, closed: 0, errors: new Map() }
 }
 
+/** A listening server whose accepted connections are sorted into the client's and strangers */
+interface Accepting {
+  port: number
+  strangers: StrangerStats
+  /** the highest connectionCount seen at an accept or a {@link Accepting.notePeak} call */
+  peakCount: number
+  notePeak(): void
+}
+
+/**
+ * Binds `server` and `client` on loopback and has the server listen: connections from the client
+ * go to `live`, any other to {@link handleStranger}
+ */
+async function acceptSorted (server: UtpSocket, client: UtpSocket, live: UtpConnection[]): Promise<Accepting> {
+  await server.bind(0, HOST)
+  await client.bind(0, HOST)
+  server.listen()
+  const clientPort = client.address().port
+  const accepting: Accepting = {
+    port: server.address().port,
+    strangers: newStrangerStats(),
+    peakCount: 0,
+    notePeak: () => { accepting.peakCount = Math.max(accepting.peakCount, server.connectionCount) }
+  }
+  server.on('connection', (conn) => {
+    accepting.notePeak()
+    if (conn.remotePort === clientPort) {
+      live.push(conn)
+    } else {
+      handleStranger(conn, accepting.strangers)
+    }
+  })
+  return accepting
+}
+
+/** Closes the raw sockets, then the client and the server of {@link acceptSorted} */
+async function closeAccepting (raw: Socket[], live: UtpConnection[], client: UtpSocket, server: UtpSocket): Promise<void> {
+  await Promise.all(raw.map(closeRaw))
+  // the accepted ends read on, so the client's graceful close sees their FINs at once
+  resumeAll(live)
+  await client.close()
+  await server.close()
+}
+
 // ------------------------------------------------------------------ child processes
 
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
@@ -527,22 +571,8 @@ describe('UtpSocket robustness', function () {
     try {
       server.on('error', (err) => { socketErrors.push(err) })
       client.on('error', (err) => { socketErrors.push(err) })
-      await server.bind(0, HOST)
-      await client.bind(0, HOST)
-      server.listen()
-      const port = server.address().port
-      const clientPort = client.address().port
-
-      const strangers = newStrangerStats()
-      let peakCount = 0
-      server.on('connection', (conn) => {
-        peakCount = Math.max(peakCount, server.connectionCount)
-        if (conn.remotePort === clientPort) {
-          live.push(conn)
-        } else {
-          handleStranger(conn, strangers)
-        }
-      })
+      const accepting = await acceptSorted(server, client, live)
+      const { port, strangers } = accepting
       let nonUtpMessages = 0
       let utpShapedMessages = 0
       server.on('message', (msg) => {
@@ -577,7 +607,7 @@ describe('UtpSocket robustness', function () {
       let transfers: Promise<number> | undefined
       const result = await spray(server, sprayers, SPRAY, BATCH, (sprayed) => {
         progress.sprayed = sprayed
-        peakCount = Math.max(peakCount, server.connectionCount)
+        accepting.notePeak()
         if (sprayed === TRANSFERS_AT) {
           // start the transfers once the spray has filled the server with half-open connections
           const transferStart = performance.now()
@@ -600,7 +630,7 @@ describe('UtpSocket robustness', function () {
       const growth = after - baseline
 
       report(`spray: ${sent.random} random, ${sent.mangled} mangled uTP, ${sent.syn} SYN-shaped in ${(sprayMs / 1000).toFixed(2)} s (${result.sendErrors} send errors, ${result.markersLost} pacing markers lost); transfers (started after ${TRANSFERS_AT} datagrams) done in ${((transferMs ?? NaN) / 1000).toFixed(2)} s, when ${progress.sprayedWhenDone} datagrams were out`)
-      report(`server: ${nonUtpMessages} non-uTP 'message' events (${result.expectedNonUtp} sent), ${strangers.accepted} spray connections accepted, ${strangers.confirmed} of them confirmed by a mangled packet, peak connectionCount ${peakCount}, closes ${JSON.stringify(Object.fromEntries(strangers.errors))}`)
+      report(`server: ${nonUtpMessages} non-uTP 'message' events (${result.expectedNonUtp} sent), ${strangers.accepted} spray connections accepted, ${strangers.confirmed} of them confirmed by a mangled packet, peak connectionCount ${accepting.peakCount}, closes ${JSON.stringify(Object.fromEntries(strangers.errors))}`)
       report(`replies to the sprayers: ${replies.total} datagrams, ${replies.resets} ST_RESET`)
       report(`heapUsed: baseline ${mib(baseline)}, end of spray ${mib(sprayEndHeap)} (before gc), after reclaim ${mib(after)}: growth ${mib(growth)}; connectionCount ${server.connectionCount} after ${(reclaimMs / 1000).toFixed(2)} s`)
 
@@ -626,11 +656,7 @@ describe('UtpSocket robustness', function () {
       await exchange(dialed[0], matchAccepted(live, dialed[0]), 64 * 1024)
     } finally {
       escapes.uninstall()
-      await Promise.all(sprayers.map(closeRaw))
-      // the accepted ends read on, so the client's graceful close sees their FINs at once
-      resumeAll(live)
-      await client.close()
-      await server.close()
+      await closeAccepting(sprayers, live, client, server)
     }
   })
 
@@ -645,22 +671,8 @@ describe('UtpSocket robustness', function () {
     const flooders: Socket[] = []
     const live: UtpConnection[] = []
     try {
-      await server.bind(0, HOST)
-      await client.bind(0, HOST)
-      server.listen()
-      const port = server.address().port
-      const clientPort = client.address().port
-
-      const strangers = newStrangerStats()
-      let peakCount = 0
-      server.on('connection', (conn) => {
-        peakCount = Math.max(peakCount, server.connectionCount)
-        if (conn.remotePort === clientPort) {
-          live.push(conn)
-        } else {
-          handleStranger(conn, strangers)
-        }
-      })
+      const accepting = await acceptSorted(server, client, live)
+      const { port, strangers } = accepting
       // one connection that lives through the flood
       const x = await client.connect(port, HOST)
       expect(await waitFor(() => live.length === 1, 5_000)).to.equal(true)
@@ -674,7 +686,7 @@ describe('UtpSocket robustness', function () {
       const start = performance.now()
       for (let round = 0; round < PER_SOCKET; round++) {
         await sendBatch(flooders.map(socket => ({ socket, bytes: synPacket(rng.int(0x10000), rng.int(0x10000)) })), port)
-        peakCount = Math.max(peakCount, server.connectionCount)
+        accepting.notePeak()
       }
       const floodMs = performance.now() - start
       const floodHeap = await settledHeap()
@@ -682,10 +694,10 @@ describe('UtpSocket robustness', function () {
       const reclaimMs = performance.now() - start
       const after = await settledHeap()
 
-      report(`${SOCKETS * PER_SOCKET} SYNs in ${(floodMs / 1000).toFixed(2)} s: ${strangers.accepted} accepted, peak connectionCount ${peakCount} (cap ${MAX_HALF_OPEN} + 1 live), reclaimed to ${server.connectionCount} after ${(reclaimMs / 1000).toFixed(2)} s, closes ${JSON.stringify(Object.fromEntries(strangers.errors))}`)
+      report(`${SOCKETS * PER_SOCKET} SYNs in ${(floodMs / 1000).toFixed(2)} s: ${strangers.accepted} accepted, peak connectionCount ${accepting.peakCount} (cap ${MAX_HALF_OPEN} + 1 live), reclaimed to ${server.connectionCount} after ${(reclaimMs / 1000).toFixed(2)} s, closes ${JSON.stringify(Object.fromEntries(strangers.errors))}`)
       report(`heapUsed: baseline ${mib(baseline)}, right after the flood ${mib(floodHeap)}, after reclaim ${mib(after)}: growth ${mib(after - baseline)}`)
 
-      expect(peakCount).to.be.at.most(MAX_HALF_OPEN + 1)
+      expect(accepting.peakCount).to.be.at.most(MAX_HALF_OPEN + 1)
       expect(strangers.accepted).to.be.at.least(MAX_HALF_OPEN, 'the cap was reached')
       expect(reclaimed).to.equal(true, `connectionCount still ${server.connectionCount}`)
       // 256 half-open connections hold no buffers before data flows: a few MiB at most, all given back
@@ -710,10 +722,7 @@ describe('UtpSocket robustness', function () {
       expect(escapes.escaped, describeErrors(escapes.escaped)).to.deep.equal([])
     } finally {
       escapes.uninstall()
-      await Promise.all(flooders.map(closeRaw))
-      resumeAll(live)
-      await client.close()
-      await server.close()
+      await closeAccepting(flooders, live, client, server)
     }
   })
 
