@@ -226,7 +226,6 @@ export class Connection {
   private unackedPackets = 0
   private lastAdvertisedWindow: number
   private readablePending = false
-  private readonly sackScratch = new Uint8Array(MAX_SACK_BYTES)
 
   // --- handshake
   /** SYN_SENT: acceptor packets that came before the SYN-ACK */
@@ -1156,7 +1155,7 @@ export class Connection {
   private build (now: Instant, type: PacketKind, seq: number, ackNr: number, payload: Uint8Array, maxSack: number): Transmit {
     const sackBytes = type === PacketType.Syn || type === PacketType.Reset || maxSack < 4
       ? 0
-      : this.recv.writeSack(this.sackScratch, maxSack)
+      : this.recv.writeSack(SACK_SCRATCH, maxSack)
     const window = this.recv.window
     const fields = {
       type,
@@ -1168,7 +1167,7 @@ export class Connection {
       ackNr: type === PacketType.Syn ? 0 : ackNr
     }
     const header = new Uint8Array(headerSize(sackBytes))
-    encodeHeader(header, 0, fields, this.sackScratch, sackBytes)
+    encodeHeader(header, 0, fields, SACK_SCRATCH, sackBytes)
     this.lastAdvertisedWindow = window
     this.ackNow = false
     this.unackedPackets = 0
@@ -1178,7 +1177,7 @@ export class Connection {
     }
     this.stats.packetsSent++
     if (this.log.trace.enabled === true) {
-      this.log.trace('send %s', stringifyPacket({ ...fields, sack: sackBytes > 0 ? this.sackScratch.subarray(0, sackBytes) : undefined, payload }))
+      this.log.trace('send %s', stringifyPacket({ ...fields, sack: sackBytes > 0 ? SACK_SCRATCH.subarray(0, sackBytes) : undefined, payload }))
     }
     return { header, payload }
   }
@@ -1260,6 +1259,8 @@ export class Connection {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Selective ACK mask being encoded: shared, since encoding is synchronous and copies it out */
+const SACK_SCRATCH = new Uint8Array(MAX_SACK_BYTES)
 
 /** Payload bytes per packet: the datagram minus the header and room for a 4-byte selective ACK */
 export function maxPayloadFor (packetSize: number): number {

@@ -25,12 +25,12 @@ const EMPTY = new Uint8Array(0)
 export class RecvBuffer {
   /** Furthest ahead of the next expected packet that a packet is kept */
   static readonly REORDER_CAPACITY = 4096
-  private static readonly MASK = RecvBuffer.REORDER_CAPACITY - 1
 
   /** last sequence number delivered in order (BEP 29 `ack_nr`) */
   ackNr: number
   private readonly readable = new ByteQueue()
-  private readonly reorder: Array<Uint8Array | undefined> = []
+  /** packets held ahead of a gap, by sequence number; created on the first gap */
+  private reorder: Map<number, Uint8Array> | undefined
   private reorderBytes = 0
   private reorderCount = 0
   /** highest sequence number held in the reorder buffer (valid when reorderCount > 0) */
@@ -78,11 +78,11 @@ export class RecvBuffer {
       this.drainReorder()
       return InsertResult.InOrder
     }
-    const idx = seq & RecvBuffer.MASK
-    if (this.reorder[idx] != null) {
+    this.reorder ??= new Map()
+    if (this.reorder.has(seq)) {
       return InsertResult.Duplicate
     }
-    this.reorder[idx] = payload.byteLength === 0 ? EMPTY : payload
+    this.reorder.set(seq, payload.byteLength === 0 ? EMPTY : payload)
     this.reorderBytes += payload.byteLength
     if (this.reorderCount === 0 || seqDiff(seq, this.highest) > 0) {
       this.highest = seq
@@ -110,8 +110,9 @@ export class RecvBuffer {
     out.fill(0, 0, len)
     const bits = len * 8
     const base = seqAdd(this.ackNr, 2)
+    const held = this.reorder
     for (let i = 0; i < bits; i++) {
-      if (this.reorder[seqAdd(base, i) & RecvBuffer.MASK] != null) {
+      if (held?.has(seqAdd(base, i)) === true) {
         out[i >> 3] |= 1 << (i & 7)
       }
     }
@@ -120,24 +121,26 @@ export class RecvBuffer {
 
   clear (): void {
     this.readable.clear()
-    this.reorder.length = 0
+    this.reorder = undefined
     this.reorderBytes = 0
     this.reorderCount = 0
   }
 
   private drainReorder (): void {
-    while (this.reorderCount > 0) {
+    while (this.reorderCount > 0 && this.reorder != null) {
       const next = seqAdd(this.ackNr, 1)
-      const idx = next & RecvBuffer.MASK
-      const payload = this.reorder[idx]
+      const payload = this.reorder.get(next)
       if (payload == null) {
         return
       }
-      this.reorder[idx] = undefined
+      this.reorder.delete(next)
       this.reorderCount--
       this.reorderBytes -= payload.byteLength
       this.readable.push(payload)
       this.ackNr = next
+    }
+    if (this.reorderCount === 0) {
+      this.reorder = undefined
     }
   }
 }

@@ -22,15 +22,16 @@ export interface OutPacket {
 }
 
 /**
- * The unacknowledged part of the send sequence space, `[una, nxt)`, in a ring indexed by
- * sequence number. Its capacity bounds the packets in flight.
+ * The unacknowledged part of the send sequence space, `[una, nxt)`, as a queue: packet `seq`
+ * sits at `head + (seq - una)`. Memory follows the packets outstanding, so an idle connection
+ * holds an empty array. The capacity bounds the packets in flight.
  */
 export class SendBuffer {
   /** Most sequenced packets outstanding at once; well under half the 16-bit space */
   static readonly CAPACITY = 4096
-  private static readonly MASK = SendBuffer.CAPACITY - 1
 
-  private readonly ring: Array<OutPacket | undefined> = []
+  private items: Array<OutPacket | undefined> = []
+  private head = 0
   /** oldest unacknowledged sequence number */
   una: number
   /** next sequence number to assign */
@@ -66,7 +67,7 @@ export class SendBuffer {
       lost: false,
       sacked: false
     }
-    this.ring[this.nxt & SendBuffer.MASK] = pkt
+    this.items.push(pkt)
     this.nxt = seqAdd(this.nxt, 1)
     return pkt
   }
@@ -77,7 +78,7 @@ export class SendBuffer {
     if (d < 0 || d >= this.count) {
       return undefined
     }
-    return this.ring[seq & SendBuffer.MASK]
+    return this.items[this.head + d]
   }
 
   /** Removes and returns the oldest packet (the caller checked it is acknowledged) */
@@ -85,15 +86,24 @@ export class SendBuffer {
     if (this.isEmpty) {
       return undefined
     }
-    const idx = this.una & SendBuffer.MASK
-    const pkt = this.ring[idx]
-    this.ring[idx] = undefined
+    const pkt = this.items[this.head]
+    this.items[this.head] = undefined
+    this.head++
     this.una = seqAdd(this.una, 1)
+    if (this.una === this.nxt) {
+      this.items = []
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      // drop the consumed front now and then, so the array does not grow without bound
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
     return pkt
   }
 
   clear (): void {
-    this.ring.length = 0
+    this.items = []
+    this.head = 0
     this.una = this.nxt
   }
 }

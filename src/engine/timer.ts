@@ -33,7 +33,8 @@ export function timerName (timer: TimerId): string {
 
 /** A fixed table of optional deadlines; the connection's next wake-up is its minimum */
 export class TimerTable {
-  private readonly deadlines = new Float64Array(TIMER_COUNT).fill(Infinity)
+  // a plain array of doubles: a typed array costs two extra objects per connection
+  private readonly deadlines: number[] = new Array<number>(TIMER_COUNT).fill(Infinity)
 
   set (timer: TimerId, at: Instant): void {
     this.deadlines[timer] = at

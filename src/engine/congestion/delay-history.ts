@@ -15,11 +15,12 @@ export const CURRENT_SAMPLES = 4
  * compared with wrap-safe arithmetic.
  */
 export class DelayHistory {
-  private readonly buckets = new Float64Array(BASE_BUCKETS)
+  // plain arrays of doubles: typed arrays cost two extra objects each, per connection
+  private readonly buckets: number[] = new Array<number>(BASE_BUCKETS).fill(0)
   private bucketCount = 0
   private bucketIndex = 0
   private bucketStartedAt = 0
-  private readonly recent = new Float64Array(CURRENT_SAMPLES)
+  private readonly recent: number[] = new Array<number>(CURRENT_SAMPLES).fill(0)
   private recentCount = 0
   private recentIndex = 0
   private baseValue = 0
