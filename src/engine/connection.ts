@@ -76,6 +76,8 @@ export type ConnectionEvent =
   | { type: 'writable' }
   /** the peer finished sending and every byte it sent is readable */
   | { type: 'end' }
+  /** accepting side: the initiator answered from its address, so it is not a spoofed SYN */
+  | { type: 'confirmed' }
   /** the peer acknowledged everything we wrote, our FIN included */
   | { type: 'flushed' }
   | { type: 'closed', reason: CloseReason, message: string }
@@ -484,6 +486,7 @@ export class Connection {
     if (this.stateValue === ConnState.SynRecv) {
       this.setState(ConnState.Connected)
     }
+    this.events.push({ type: 'confirmed' })
   }
 
   /** BEP 29: a duplicate SYN means our SYN-ACK was lost; answer with the very same one */

@@ -34,12 +34,25 @@ export async function probeUnreachable (type: 'udp4' | 'udp6', host: string, por
     signal?.addEventListener('abort', onAbort, { once: true })
     socket.on('error', (err: NodeJS.ErrnoException) => { finish(err.code === 'ECONNREFUSED') })
     socket.on('message', () => {})
-    socket.connect(port, host, () => {
-      socket.send(new Uint8Array(0), (err) => {
+    try {
+      socket.connect(port, host, (err?: Error) => {
         if (err != null) {
-          finish((err as NodeJS.ErrnoException).code === 'ECONNREFUSED')
+          // link-local without a zone, broadcast...: no verdict, the dial goes on without it
+          finish(false)
+          return
+        }
+        try {
+          socket.send(new Uint8Array(0), (err) => {
+            if (err != null) {
+              finish((err as NodeJS.ErrnoException).code === 'ECONNREFUSED')
+            }
+          })
+        } catch {
+          finish(false)
         }
       })
-    })
+    } catch {
+      finish(false)
+    }
   })
 }

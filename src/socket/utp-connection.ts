@@ -57,6 +57,15 @@ export class UtpConnection extends Duplex {
     this.connectedValue = !entry.connection.isInitiator
   }
 
+  /**
+   * The peer has shown it receives at its address: on the accepting side, a packet from the
+   * initiator after our SYN-ACK (until then the SYN may have been spoofed); always true on the
+   * dialling side once connected
+   */
+  get confirmed (): boolean {
+    return this.entry.connection.isConfirmed
+  }
+
   /** The handshake completed (always true on the accepting side, which may send at once) */
   get connected (): boolean {
     return this.connectedValue
@@ -137,6 +146,9 @@ export class UtpConnection extends Duplex {
         break
       case 'readable':
         this.pull()
+        break
+      case 'confirmed':
+        this.emit('confirmed')
         break
       case 'writable':
         this.releaseWrite()

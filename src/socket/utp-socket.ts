@@ -93,6 +93,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private readonly streams = new Map<EndpointConnection, UtpConnection>()
   private bound = false
   private closed = false
+  private closing: Promise<void> | undefined
+  private refed = true
   private flushScheduled = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Infinity
@@ -199,7 +201,15 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         conn.off('close', onClose)
         options.signal?.removeEventListener('abort', onAbort)
       }
-      const onConnect = (): void => { done(); resolve(conn) }
+      const onConnect = (): void => {
+        done()
+        // an error in the same turn (a reset right after the SYN-ACK) is emitted before the
+        // caller's await resumes: hold it for one turn; the caller finds the stream destroyed
+        const hold = (): void => {}
+        conn.on('error', hold)
+        setImmediate(() => { conn.off('error', hold) })
+        resolve(conn)
+      }
       const onError = (err: Error): void => { done(); reject(err) }
       const onClose = (): void => { done(); reject(new SocketStateError('connection closed before it was established')) }
       const onAbort = (): void => {
@@ -238,9 +248,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
    * then frees the port
    */
   async close (graceMs = 2_000): Promise<void> {
-    if (this.closed) {
-      return
-    }
+    this.closing ??= this.shutdown(graceMs)
+    await this.closing
+  }
+
+  private async shutdown (graceMs: number): Promise<void> {
     this.endpoint.listening = false
     const open = [...this.streams.values()].filter(s => !s.destroyed)
     await Promise.all(open.map(async (s) => {
@@ -261,14 +273,20 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (this.sendsInFlight > 0) {
       await new Promise<void>((resolve) => { this.onSendsDone = resolve })
     }
-    if (this.bound) {
-      await new Promise<void>((resolve) => { this.dgram.close(() => { resolve() }) })
-    }
+    // closed even when never bound or when binding failed: the handle may hold a descriptor
+    await new Promise<void>((resolve) => {
+      try {
+        this.dgram.close(() => { resolve() })
+      } catch {
+        resolve()
+      }
+    })
     this.emit('close')
   }
 
   /** Keeps the process alive while the socket is open (the default) */
   ref (): this {
+    this.refed = true
     this.dgram.ref()
     this.timer?.ref()
     return this
@@ -276,6 +294,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
 
   /** Lets the process exit while the socket is open */
   unref (): this {
+    this.refed = false
     this.dgram.unref()
     this.timer?.unref()
     return this
@@ -295,6 +314,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   // -------------------------------------------------------------
 
   private onMessage (msg: Buffer, rinfo: RemoteInfo): void {
+    if (rinfo.port === 0) {
+      // spoofed or broken: nothing can be sent back to port 0
+      return
+    }
     const result = this.endpoint.handle(this.now(), rinfo, msg)
     if (result === 'not-utp') {
       this.emit('message', msg, rinfo)
@@ -327,11 +350,14 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       return
     }
     // events can queue more work (a write in a 'data' handler): go round until quiet
-    for (let round = 0; round < 8; round++) {
+    let quiet = false
+    for (let round = 0; round < 8 && !quiet; round++) {
       this.transmit()
-      if (!this.dispatchEvents()) {
-        break
-      }
+      quiet = !this.dispatchEvents()
+    }
+    if (!quiet) {
+      // still busy after eight rounds: finish on the next turn rather than starve the event loop
+      this.scheduleFlush()
     }
     this.armTimer()
   }
@@ -344,10 +370,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.sendsInFlight++
       try {
         this.dgram.send(list, t.remote.port, t.remote.address, this.onSent)
-      } catch (err) {
-        // no callback will come for this one
+      } catch (err: any) {
+        // no callback will come for this one; a datagram that cannot go out is a loss, which the
+        // protocol recovers from, never an exception out of the event loop
         this.onSent()
-        throw err
+        this.log.error('could not send to %s:%d - %e', t.remote.address, t.remote.port, err)
       }
     }
   }
@@ -360,7 +387,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       any = true
       if (ev.type === 'incoming') {
         const conn = this.adopt(ev.connection)
-        this.emit('connection', conn)
+        try {
+          this.emit('connection', conn)
+        } catch (err: any) {
+          // a throwing 'connection' handler must not take the event loop down with it
+          this.log.error('connection handler threw - %e', err)
+          conn.destroy(err)
+        }
         continue
       }
       const stream = this.streams.get(ev.connection)
@@ -404,6 +437,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.endpoint.handleTimeout(this.now())
       this.flush()
     }, Math.max(0, Math.ceil((at - this.now()) / MS)))
+    if (!this.refed) {
+      this.timer.unref()
+    }
   }
 
   private adopt (entry: EndpointConnection): UtpConnection {
@@ -427,7 +463,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   }
 
   private assertRunning (): void {
-    if (this.closed) {
+    if (this.closed || this.closing != null) {
       throw new SocketStateError('socket is closed')
     }
   }

@@ -22,10 +22,13 @@ export function toUtpAddress (ma: Multiaddr): UtpAddress {
   return { host: config.host, port: config.port, type: config.type === 'ip4' ? 'udp4' : 'udp6' }
 }
 
-/** `/ipX/<host>/udp/<port>/utp` */
+/** `/ipX/<host>/udp/<port>/utp`; an IPv6 zone (`fe80::1%eth0`) becomes `/ip6zone/<zone>` */
 export function toUtpMultiaddr (host: string, port: number): Multiaddr {
-  const family = host.includes(':') ? 'ip6' : 'ip4'
-  return multiaddr(`/${family}/${host}/udp/${port}/utp`)
+  if (!host.includes(':')) {
+    return multiaddr(`/ip4/${host}/udp/${port}/utp`)
+  }
+  const [address, zone] = host.split('%')
+  return multiaddr(`${zone != null && zone !== '' ? `/ip6zone/${zone}` : ''}/ip6/${address}/udp/${port}/utp`)
 }
 
 export function isWildcard (host: string): boolean {

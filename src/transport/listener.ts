@@ -45,11 +45,16 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
     const { host, port, type } = toUtpAddress(ma)
     const socket = await this.init.pool.listen(type, host, port)
+    if (this.status.code !== 'inactive') {
+      // closed while the socket was binding
+      this.init.pool.unlisten(socket)
+      return
+    }
     const bound = socket.address().port
     // `/udp/0` becomes the port the kernel chose, before anyone hears of the address
     const listeningAddr = toUtpMultiaddr(host, bound)
     this.status = { code: 'active', socket, listeningAddr, port: bound }
-    socket.on('connection', (conn) => { this.onConnection(conn, listeningAddr) })
+    socket.on('connection', (conn) => { this.onAccepted(conn, listeningAddr) })
     this.log('listening on %a', listeningAddr)
     this.safeDispatchEvent('listening')
   }
@@ -79,8 +84,35 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.safeDispatchEvent('close')
   }
 
+  /**
+   * libp2p holds few upgrade slots (`maxIncomingPendingConnections`, 10 by default) for up to
+   * 10 s each: a bare SYN, which anyone can spoof from any address, must not take one. The upgrade
+   * starts once the initiator has answered from its address (Noise has the initiator speak first,
+   * so that is its first message).
+   */
+  private onAccepted (connection: UtpConnection, localAddr: Multiaddr): void {
+    if (connection.confirmed) {
+      this.onConnection(connection, localAddr)
+      return
+    }
+    connection.once('confirmed', () => { this.onConnection(connection, localAddr) })
+    // a half-open connection that times out errors before anyone upgraded it
+    connection.on('error', (err) => { this.log('half-open connection from %s:%d closed - %e', connection.remoteAddress, connection.remotePort, err) })
+  }
+
   private onConnection (connection: UtpConnection, localAddr: Multiaddr): void {
-    const remoteAddr = toUtpMultiaddr(connection.remoteAddress, connection.remotePort)
+    if (this.status.code !== 'active' || connection.destroyed) {
+      connection.destroy()
+      return
+    }
+    let remoteAddr: Multiaddr
+    try {
+      remoteAddr = toUtpMultiaddr(connection.remoteAddress, connection.remotePort)
+    } catch (err: any) {
+      this.log.error('cannot express %s:%d as a multiaddr - %e', connection.remoteAddress, connection.remotePort, err)
+      connection.destroy(err)
+      return
+    }
     const maConn = toMultiaddrConnection({
       connection,
       remoteAddr,

@@ -30,7 +30,7 @@ export class SocketPool {
   /** Binds a new listening socket; the caller holds one reference */
   async listen (type: 'udp4' | 'udp6', host: string, port: number): Promise<UtpSocket> {
     const socket = new UtpSocket({ ...this.options, type })
-    await socket.bind(port, host)
+    await bindOrClose(socket, port, host)
     socket.listen()
     this.sockets.add({ socket, host, listening: true, refs: 1 })
     return socket
@@ -47,7 +47,7 @@ export class SocketPool {
       return pick.socket
     }
     const socket = new UtpSocket({ ...this.options, type })
-    await socket.bind(0)
+    await bindOrClose(socket, 0)
     this.sockets.add({ socket, host: type === 'udp4' ? '0.0.0.0' : '::', listening: false, refs: 1 })
     return socket
   }
@@ -93,5 +93,15 @@ export class SocketPool {
       }
     }
     return undefined
+  }
+}
+
+/** Binds, or frees the socket's descriptor when binding fails (EADDRINUSE...) */
+async function bindOrClose (socket: UtpSocket, port: number, host?: string): Promise<void> {
+  try {
+    await socket.bind(port, host)
+  } catch (err) {
+    await socket.close(0)
+    throw err
   }
 }

@@ -1,5 +1,6 @@
 import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
+import { ConnectionResetError } from '../socket/errors.ts'
 import { toUtpAddress } from './addresses.ts'
 import { UtpListener } from './listener.ts'
 import { toMultiaddrConnection } from './maconn.ts'
@@ -88,8 +89,12 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
       this.log('dial to %a failed - %e', ma, err)
       throw err
     }
-    this.metrics?.events.increment({ connect: true })
     connection.once('close', () => { this.pool.release(socket) })
+    if (connection.destroyed) {
+      // reset in the same turn as the SYN-ACK (the socket held the error for us)
+      throw connection.errored ?? new ConnectionResetError(`connection to ${host}:${port} closed as it opened`)
+    }
+    this.metrics?.events.increment({ connect: true })
     const maConn = toMultiaddrConnection({
       connection,
       remoteAddr: ma,
