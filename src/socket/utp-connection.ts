@@ -41,6 +41,8 @@ export class UtpConnection extends Duplex {
   private remoteEnded = false
   private pushedEnd = false
   private engineClosed = false
+  /** destroyed without an error: the FIN goes out in the background */
+  private closingInBackground = false
   private connectedValue: boolean
 
   constructor (carrier: ConnectionCarrier, entry: EndpointConnection, options: UtpConnectionOptions = {}) {
@@ -86,7 +88,9 @@ export class UtpConnection extends Duplex {
     const conn = this.entry.connection
     let more: boolean
     try {
-      more = conn.write(this.carrier.now(), chunk)
+      // the engine keeps what it is given until the peer acknowledges it, long after this
+      // callback; a copy lets the caller reuse its buffer, as it may with a TCP socket
+      more = conn.write(this.carrier.now(), Uint8Array.prototype.slice.call(chunk))
     } catch (err: any) {
       callback(err)
       return
@@ -116,16 +120,19 @@ export class UtpConnection extends Duplex {
 
   /**
    * With an error: abort with ST_RESET. Without one, as `close()` does for TCP: what was written
-   * is still delivered and a FIN follows, in the background.
+   * is still delivered and a FIN follows, in the background; but data from the peer that nobody
+   * will read (unread now, or arriving later) turns it into ST_RESET, as TCP does, so that a
+   * peer that keeps sending cannot hold the connection open.
    */
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
     if (!this.engineClosed) {
       this.engineClosed = true
       const now = this.carrier.now()
-      if (err != null) {
+      if (err != null || this.entry.connection.readableLength > 0) {
         this.entry.connection.reset(now)
       } else {
         this.entry.connection.end(now)
+        this.closingInBackground = true
       }
       this.carrier.wake(this.entry)
     }
@@ -137,6 +144,11 @@ export class UtpConnection extends Duplex {
   /** Delivers one engine event (called by the socket) */
   handleEvent (event: ConnectionEvent): void {
     if (this.destroyed) {
+      if (this.closingInBackground && event.type === 'readable') {
+        this.closingInBackground = false
+        this.entry.connection.reset(this.carrier.now())
+        this.carrier.wake(this.entry)
+      }
       return
     }
     switch (event.type) {

@@ -94,6 +94,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private bound = false
   private closed = false
   private closing: Promise<void> | undefined
+  private binding: Promise<void> | undefined
   private refed = true
   private flushScheduled = false
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -138,9 +139,18 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (this.closed) {
       throw new SocketStateError('socket is closed')
     }
-    if (this.bound) {
+    if (this.bound || this.binding != null) {
       throw new SocketStateError('socket is already bound')
     }
+    this.binding = this.doBind(port, host)
+    try {
+      await this.binding
+    } finally {
+      this.binding = undefined
+    }
+  }
+
+  private async doBind (port: number, host?: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => { reject(err) }
       this.dgram.once('error', onError)
@@ -185,9 +195,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   /** Opens a connection from this socket's port; resolves once the handshake completes */
   async connect (port: number, host: string, options: AbortOptions = {}): Promise<UtpConnection> {
     options.signal?.throwIfAborted()
-    if (!this.bound) {
+    if (this.binding != null) {
+      await this.binding
+    } else if (!this.bound) {
       await this.bind()
     }
+    options.signal?.throwIfAborted()
     this.assertRunning()
     validatePort(port)
     validateHost(host, this.type)
