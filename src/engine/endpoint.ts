@@ -111,7 +111,11 @@ export class Endpoint {
   private readonly log: TraceLogger
   private readonly connectionLog?: (remote: RemoteAddress, recvId: number) => TraceLogger
   private readonly makeController?: () => CongestionController
-  private readonly connections = new Map<string, EndpointConnection>()
+  /**
+   * Connections by remote address, then by `port * 65536 + recv_id`: the lookup done for every
+   * datagram allocates nothing (a string key per datagram did)
+   */
+  private readonly connections = new ConnectionTable()
   private readonly heap = new DeadlineHeap<EndpointConnection>()
   private readonly dirty = new Set<EndpointConnection>()
   private readonly withEvents = new Set<EndpointConnection>()
@@ -273,7 +277,7 @@ export class Endpoint {
     const recvId = (syn.connectionId + 1) & 0xffff
     // the peer may reuse the ids of a connection that closed
     this.timeWait.delete(keyOf(remote, recvId))
-    const existing = this.connections.get(keyOf(remote, recvId))
+    const existing = this.connections.get(remote, recvId)
     if (existing != null) {
       if (!existing.connection.isInitiator) {
         // a retransmitted SYN: the connection answers with its stored SYN-ACK
@@ -310,16 +314,16 @@ export class Endpoint {
 
   private lookup (remote: RemoteAddress, p: Packet): EndpointConnection | undefined {
     const id = p.connectionId
-    const direct = this.connections.get(keyOf(remote, id))
+    const direct = this.connections.get(remote, id)
     if (direct != null || p.type !== PacketType.Reset) {
       return direct
     }
     // a peer that lost the connection answers with the id we sent with (our send id)
-    const acceptor = this.connections.get(keyOf(remote, (id + 1) & 0xffff))
+    const acceptor = this.connections.get(remote, (id + 1) & 0xffff)
     if (acceptor?.connection.sendId === id) {
       return acceptor
     }
-    const initiator = this.connections.get(keyOf(remote, (id - 1) & 0xffff))
+    const initiator = this.connections.get(remote, (id - 1) & 0xffff)
     if (initiator?.connection.sendId === id) {
       return initiator
     }
@@ -353,8 +357,7 @@ export class Endpoint {
   }
 
   private idInUse (remote: RemoteAddress, id: number): boolean {
-    const key = keyOf(remote, id & 0xffff)
-    return this.connections.has(key) || this.timeWait.has(key)
+    return this.connections.get(remote, id & 0xffff) != null || this.timeWait.has(keyOf(remote, id & 0xffff))
   }
 
   /** A packet for a connection that closed gracefully: acknowledge its FIN again, quietly */
@@ -409,7 +412,7 @@ export class Endpoint {
       deadline: Infinity,
       heapIndex: -1
     }
-    this.connections.set(entry.key, entry)
+    this.connections.set(entry.remote, recvId, entry)
     return entry
   }
 
@@ -434,13 +437,52 @@ export class Endpoint {
     if (conn.isDrained && !conn.hasEvents && !this.dirty.has(entry)) {
       this.heap.remove(entry)
       this.withEvents.delete(entry)
-      if (this.connections.get(entry.key) === entry) {
-        this.connections.delete(entry.key)
+      if (this.connections.get(entry.remote, entry.connection.recvId) === entry) {
+        this.connections.delete(entry.remote, entry.connection.recvId)
         this.rememberClosed(entry)
       }
       return
     }
     this.heap.update(entry, conn.pollTimeout() ?? Infinity)
+  }
+}
+
+/** Connections by (address, port, receive id), in nested maps with numeric inner keys */
+class ConnectionTable {
+  private readonly byAddress = new Map<string, Map<number, EndpointConnection>>()
+  size = 0
+
+  get (remote: RemoteAddress, id: number): EndpointConnection | undefined {
+    return this.byAddress.get(remote.address)?.get(remote.port * 0x10000 + id)
+  }
+
+  set (remote: RemoteAddress, id: number, entry: EndpointConnection): void {
+    let byPortAndId = this.byAddress.get(remote.address)
+    if (byPortAndId == null) {
+      byPortAndId = new Map()
+      this.byAddress.set(remote.address, byPortAndId)
+    }
+    const key = remote.port * 0x10000 + id
+    if (!byPortAndId.has(key)) {
+      this.size++
+    }
+    byPortAndId.set(key, entry)
+  }
+
+  delete (remote: RemoteAddress, id: number): void {
+    const byPortAndId = this.byAddress.get(remote.address)
+    if (byPortAndId?.delete(remote.port * 0x10000 + id) === true) {
+      this.size--
+      if (byPortAndId.size === 0) {
+        this.byAddress.delete(remote.address)
+      }
+    }
+  }
+
+  * values (): IterableIterator<EndpointConnection> {
+    for (const byPortAndId of this.byAddress.values()) {
+      yield * byPortAndId.values()
+    }
   }
 }
 
