@@ -89,11 +89,12 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
       this.log('dial to %a failed - %e', ma, err)
       throw err
     }
-    connection.once('close', () => { this.pool.release(socket) })
     if (connection.destroyed) {
       // reset in the same turn as the SYN-ACK (the socket held the error for us)
+      this.pool.release(socket)
       throw connection.errored ?? new ConnectionResetError(`connection to ${host}:${port} closed as it opened`)
     }
+    connection.once('close', () => { this.pool.release(socket) })
     this.metrics?.events.increment({ connect: true })
     const maConn = toMultiaddrConnection({
       connection,
