@@ -1,0 +1,271 @@
+/**
+ * Regression tests for bugs found in code review of src/socket and src/transport: each of these
+ * failed before the fixes.
+ */
+
+import { spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { defaultLogger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { expect } from 'aegir/chai'
+import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
+import { UtpListener } from '../../src/transport/listener.ts'
+import { SocketPool } from '../../src/transport/socket-pool.ts'
+import type { UtpConnection } from '../../src/index.ts'
+import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+const HOST = '127.0.0.1'
+const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
+const ENTRY = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
+
+/** Rejects with `message` if `promise` has not settled within `ms` */
+async function within<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(message)) }, ms)
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Polls `cond` every 20 ms until it holds or `ms` have passed; returns whether it holds */
+async function waitFor (cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms
+  while (!cond()) {
+    if (performance.now() > deadline) {
+      return false
+    }
+    await delay(20)
+  }
+  return true
+}
+
+/** The UDP port of a `/ipX/.../udp/<port>/...` multiaddr */
+function udpPort (ma: Multiaddr): number {
+  return Number(ma.getComponents().find(c => c.name === 'udp')?.value)
+}
+
+/** A listening socket that accepts and drains every connection */
+async function server (type: 'udp4' | 'udp6' = 'udp4', host = HOST): Promise<UtpSocket> {
+  const b = new UtpSocket({ type })
+  await b.bind(0, host)
+  b.listen()
+  b.on('connection', (c) => {
+    c.on('error', () => {})
+    c.resume()
+  })
+  return b
+}
+
+describe('UtpSocket review regressions', function () {
+  this.timeout(30_000)
+
+  const sockets: UtpSocket[] = []
+  const track = (s: UtpSocket): UtpSocket => {
+    sockets.push(s)
+    return s
+  }
+
+  afterEach(async () => {
+    await Promise.allSettled(sockets.splice(0).map(async (s) => { await s.close(0) }))
+  })
+
+  it('a dial to fe80::1 without a zone rejects instead of crashing, and the socket still dials ::1 afterwards', async () => {
+    const b = track(await server('udp6', '::1'))
+    const a = track(new UtpSocket({ type: 'udp6', connectTimeout: 500 }))
+    await a.bind(0, '::1')
+    const err = await a.connect(4001, 'fe80::1', { signal: AbortSignal.timeout(500) }).then(() => undefined, (err: Error) => err)
+    expect(err).to.be.an.instanceOf(Error)
+
+    const accepted = once(b, 'connection')
+    const conn = await a.connect(b.address().port, '::1', { signal: AbortSignal.timeout(5_000) })
+    conn.write(Buffer.from([1]))
+    await within(accepted, 5_000, 'the ::1 dial was not accepted')
+    conn.destroy()
+  })
+
+  it('two concurrent close() calls both resolve with a connection open and data in flight', async () => {
+    const b = track(await server())
+    const a = new UtpSocket({ probeUnreachable: false })
+    await a.bind(0, HOST)
+    const conn = await a.connect(b.address().port, HOST)
+    conn.on('error', () => {})
+    conn.resume()
+    conn.write(Buffer.alloc(512 * 1024))
+    const results = await within(Promise.allSettled([a.close(500), a.close(500)]), 5_000, 'close() did not settle')
+    expect(results.map(r => r.status)).to.deep.equal(['fulfilled', 'fulfilled'])
+  })
+
+  it('two concurrent connect() calls on a never-bound socket both succeed', async () => {
+    const b = track(await server())
+    const a = track(new UtpSocket({ probeUnreachable: false }))
+    const results = await Promise.allSettled([
+      a.connect(b.address().port, HOST),
+      a.connect(b.address().port, HOST)
+    ])
+    expect(results.map(r => r.status)).to.deep.equal(['fulfilled', 'fulfilled'])
+    for (const r of results) {
+      if (r.status === 'fulfilled') {
+        r.value.destroy()
+      }
+    }
+  })
+
+  it('reusing a buffer right after write() calls back does not change the bytes the peer receives', async () => {
+    const b = track(new UtpSocket())
+    await b.bind(0, HOST)
+    b.listen()
+    const a = track(new UtpSocket({ probeUnreachable: false }))
+    await a.bind(0, HOST)
+    const accepted = once(b, 'connection') as Promise<[UtpConnection]>
+    const conn = await a.connect(b.address().port, HOST)
+    conn.resume()
+
+    const SIZE = 64 * 1024
+    const buf = Buffer.alloc(SIZE, 1)
+    await new Promise<void>((resolve, reject) => { conn.write(buf, (err) => { err == null ? resolve() : reject(err) }) })
+    buf.fill(2)
+    await new Promise<void>((resolve, reject) => { conn.write(buf, (err) => { err == null ? resolve() : reject(err) }) })
+    buf.fill(3)
+    conn.end()
+
+    const [peer] = await accepted
+    const chunks: Buffer[] = []
+    for await (const chunk of peer) {
+      chunks.push(chunk)
+    }
+    const all = Buffer.concat(chunks)
+    expect(all.byteLength).to.equal(2 * SIZE)
+    expect(all.subarray(0, SIZE).equals(Buffer.alloc(SIZE, 1))).to.equal(true, 'first write corrupted')
+    expect(all.subarray(SIZE).equals(Buffer.alloc(SIZE, 2))).to.equal(true, 'second write corrupted')
+    peer.end()
+  })
+
+  it('destroy() without an error while the peer keeps writing takes both connections down', async () => {
+    const b = track(new UtpSocket())
+    await b.bind(0, HOST)
+    b.listen()
+    const a = track(new UtpSocket({ probeUnreachable: false }))
+    await a.bind(0, HOST)
+    const accepted = once(b, 'connection') as Promise<[UtpConnection]>
+    const conn = await a.connect(b.address().port, HOST)
+    conn.on('error', () => {})
+    conn.resume()
+    const chunk = Buffer.alloc(16 * 1024)
+    const pump = (): void => {
+      let more = true
+      while (more && !conn.destroyed) {
+        more = conn.write(chunk)
+      }
+    }
+    conn.on('drain', pump)
+    pump()
+
+    const [peer] = await accepted
+    peer.on('error', () => {})
+    await once(peer, 'readable')
+    // not events.once(): that rejects on the 'error' (the reset) before 'close'
+    const closed = new Promise<void>((resolve) => { conn.once('close', () => { resolve() }) })
+    peer.destroy()
+    await within(closed, 3_000, 'the writer was never closed')
+    expect(await waitFor(() => a.connectionCount === 0 && b.connectionCount === 0, 3_000))
+      .to.equal(true, `connectionCount a=${a.connectionCount} b=${b.connectionCount}`)
+  })
+
+  it('a UtpListener upgrades only confirmed connections: a spoofed bare SYN does not reach upgradeInbound', async () => {
+    const log = defaultLogger()
+    const pool = new SocketPool({ probeUnreachable: false }, log.forComponent('test:pool'))
+    const upgraded: MultiaddrConnection[] = []
+    let onUpgrade: (() => void) | undefined
+    const upgrader = {
+      createInboundAbortSignal: (signal: AbortSignal) => Object.assign(AbortSignal.any([signal]), { clear () {} }),
+      upgradeInbound: async (maConn: MultiaddrConnection, options: { signal: AbortSignal }) => {
+        upgraded.push(maConn)
+        onUpgrade?.()
+        // hold the upgrade until the listener shuts down
+        await once(options.signal, 'abort')
+        throw new Error('listener closed')
+      }
+    } as unknown as Upgrader
+    const listener = new UtpListener({ upgrader, pool, logger: log })
+    const raw = createSocket('udp4')
+    try {
+      await listener.listen(multiaddr(`/ip4/${HOST}/udp/0/utp`))
+      const port = udpPort(listener.getAddrs()[0])
+
+      // the spoofed SYN: the listener answers it (so it was processed) but must not upgrade it
+      await new Promise<void>((resolve) => { raw.bind(0, HOST, resolve) })
+      const answered = once(raw, 'message')
+      raw.send(encodePacket({ type: PacketType.Syn, connectionId: 1234, timestamp: 0, timestampDiff: 0, wndSize: 65535, seqNr: 1, ackNr: 0 }), port, HOST)
+      await within(answered, 3_000, 'the listener never answered the SYN')
+      expect(upgraded).to.have.lengthOf(0)
+
+      // a real dial is upgraded once its first data arrives
+      const a = track(new UtpSocket({ probeUnreachable: false }))
+      await a.bind(0, HOST)
+      const upgradedOnce = new Promise<void>((resolve) => { onUpgrade = resolve })
+      const conn = await a.connect(port, HOST)
+      conn.on('error', () => {})
+      conn.resume()
+      conn.write(Buffer.from([1]))
+      await within(upgradedOnce, 5_000, 'the real dial was never upgraded')
+      expect(upgraded).to.have.lengthOf(1)
+      expect(udpPort(upgraded[0].remoteAddr)).to.equal(a.address().port)
+    } finally {
+      raw.close()
+      await listener.close()
+      await pool.closeAll()
+    }
+  })
+
+  it('unref() on both sockets of a live idle connection lets the process exit by itself', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'utp-unref-'))
+    try {
+      const script = join(dir, 'unref.ts')
+      await writeFile(script, `
+import { once } from 'node:events'
+import { UtpSocket } from ${JSON.stringify(ENTRY)}
+const a = new UtpSocket()
+const b = new UtpSocket({ keepAliveInterval: 200 })
+await a.bind(0, '127.0.0.1')
+await b.bind(0, '127.0.0.1')
+b.listen()
+const accepted = once(b, 'connection')
+const conn = await a.connect(b.address().port, '127.0.0.1')
+conn.resume()
+const [peer] = await accepted
+peer.resume()
+a.unref()
+b.unref()
+process.stdout.write('unrefed\\n')
+`)
+      const child = spawn(NODE, [script], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+      child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+      let exitedByItself = true
+      const killer = setTimeout(() => {
+        exitedByItself = false
+        child.kill('SIGKILL')
+      }, 5_000)
+      const [code] = await once(child, 'close')
+      clearTimeout(killer)
+      expect(exitedByItself).to.equal(true, 'the child was still running after 5 s')
+      expect(stdout).to.include('unrefed', stderr)
+      expect(code).to.equal(0, stderr)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
