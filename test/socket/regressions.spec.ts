@@ -9,7 +9,6 @@ import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -17,6 +16,7 @@ import { expect } from 'aegir/chai'
 import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
 import { UtpListener } from '../../src/transport/listener.ts'
 import { SocketPool } from '../../src/transport/socket-pool.ts'
+import { waitFor } from './wait-for.ts'
 import type { UtpConnection } from '../../src/index.ts'
 import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -36,18 +36,6 @@ async function within<T> (promise: Promise<T>, ms: number, message: string): Pro
   } finally {
     clearTimeout(timer)
   }
-}
-
-/** Polls `cond` every 20 ms until it holds or `ms` have passed; returns whether it holds */
-async function waitFor (cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      return false
-    }
-    await delay(20)
-  }
-  return true
 }
 
 /** The UDP port of a `/ipX/.../udp/<port>/...` multiaddr */
@@ -74,6 +62,18 @@ describe('UtpSocket review regressions', function () {
   const track = (s: UtpSocket): UtpSocket => {
     sockets.push(s)
     return s
+  }
+
+  /** A listening socket `b`, a socket `a` connected to it, and the accepted side to come */
+  async function connectedPair (): Promise<{ a: UtpSocket, b: UtpSocket, accepted: Promise<[UtpConnection]>, conn: UtpConnection }> {
+    const b = track(new UtpSocket())
+    await b.bind(0, HOST)
+    b.listen()
+    const a = track(new UtpSocket({ probeUnreachable: false }))
+    await a.bind(0, HOST)
+    const accepted = once(b, 'connection') as Promise<[UtpConnection]>
+    const conn = await a.connect(b.address().port, HOST)
+    return { a, b, accepted, conn }
   }
 
   afterEach(async () => {
@@ -122,13 +122,7 @@ describe('UtpSocket review regressions', function () {
   })
 
   it('reusing a buffer right after write() calls back does not change the bytes the peer receives', async () => {
-    const b = track(new UtpSocket())
-    await b.bind(0, HOST)
-    b.listen()
-    const a = track(new UtpSocket({ probeUnreachable: false }))
-    await a.bind(0, HOST)
-    const accepted = once(b, 'connection') as Promise<[UtpConnection]>
-    const conn = await a.connect(b.address().port, HOST)
+    const { accepted, conn } = await connectedPair()
     conn.resume()
 
     const SIZE = 64 * 1024
@@ -152,13 +146,7 @@ describe('UtpSocket review regressions', function () {
   })
 
   it('destroy() without an error while the peer keeps writing takes both connections down', async () => {
-    const b = track(new UtpSocket())
-    await b.bind(0, HOST)
-    b.listen()
-    const a = track(new UtpSocket({ probeUnreachable: false }))
-    await a.bind(0, HOST)
-    const accepted = once(b, 'connection') as Promise<[UtpConnection]>
-    const conn = await a.connect(b.address().port, HOST)
+    const { a, b, accepted, conn } = await connectedPair()
     conn.on('error', () => {})
     conn.resume()
     const chunk = Buffer.alloc(16 * 1024)
@@ -178,7 +166,7 @@ describe('UtpSocket review regressions', function () {
     const closed = new Promise<void>((resolve) => { conn.once('close', () => { resolve() }) })
     peer.destroy()
     await within(closed, 3_000, 'the writer was never closed')
-    expect(await waitFor(() => a.connectionCount === 0 && b.connectionCount === 0, 3_000))
+    expect(await waitFor(() => a.connectionCount === 0 && b.connectionCount === 0, 3_000, 20))
       .to.equal(true, `connectionCount a=${a.connectionCount} b=${b.connectionCount}`)
   })
 

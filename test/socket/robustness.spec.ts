@@ -18,6 +18,7 @@ import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
 import { Prng } from '../sim/prng.ts'
+import { waitFor } from './wait-for.ts'
 import type { UtpConnection, UtpSocketOptions } from '../../src/index.ts'
 import type { Socket } from 'node:dgram'
 
@@ -60,18 +61,6 @@ async function settledHeap (): Promise<number> {
 }
 
 // ------------------------------------------------------------------ polling and errors
-
-/** Polls `cond` every 50 ms until it holds or `ms` have passed; returns whether it holds */
-async function waitFor (cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      return false
-    }
-    await delay(50)
-  }
-  return true
-}
 
 /** Records every exception or rejection that escapes to the process while installed */
 function catchEscapes (): { escaped: unknown[], uninstall(): void } {
