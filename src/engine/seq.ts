@@ -31,8 +31,6 @@ export function seqLte (a: number, b: number): boolean {
   return seqDiff(a, b) <= 0
 }
 
-export const U32_MASK = 0xffffffff
-
 /** `(a - b) mod 2^32`, for BEP 29's 32-bit microsecond timestamps */
 export function u32Sub (a: number, b: number): number {
   return (a - b) >>> 0

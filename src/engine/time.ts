@@ -8,9 +8,6 @@ export type Instant = number
 /** A span of time in microseconds */
 export type Duration = number
 
-export const MICROS_PER_MS = 1_000
-export const MICROS_PER_SECOND = 1_000_000
-
 /** The 32-bit `timestamp_microseconds` that BEP 29 puts on the wire */
 export function wireTimestamp (now: Instant): number {
   return now >>> 0
