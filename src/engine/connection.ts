@@ -303,6 +303,11 @@ export class Connection {
   }
 
   /** Closed, with nothing left to send: the owner may forget the connection */
+  /** Our initial sequence number (the SYN's seq_nr on the dialling side) */
+  get initialSeqNr (): number {
+    return this.isn
+  }
+
   get isDrained (): boolean {
     return this.stateValue === ConnState.Closed && !this.resetPending
   }
@@ -924,6 +929,21 @@ export class Connection {
     if (!pkt.lost) {
       pkt.lost = true
       this.lostCount++
+    }
+  }
+
+  /**
+   * SYN_SENT: sends the SYN again now. A SYN from the peer we are dialling shows that its side
+   * (its NAT, its firewall) now lets our packets in: waiting out the retransmission timer would
+   * add a second to every hole punch.
+   */
+  resendSyn (): void {
+    if (this.stateValue !== ConnState.SynSent) {
+      return
+    }
+    const syn = this.out.get(this.out.una)
+    if (syn != null) {
+      this.markLost(syn)
     }
   }
 

@@ -10,7 +10,7 @@
  */
 
 import { resolveConnectionConfig } from './config.ts'
-import { Connection } from './connection.ts'
+import { Connection, ConnState } from './connection.ts'
 import { DeadlineHeap } from './deadline-heap.ts'
 import { InvalidConfigError, InvalidPacketError } from './errors.ts'
 import { decodePacket, encodePacket, PacketType } from './packet.ts'
@@ -40,6 +40,14 @@ export interface EndpointInit {
   maxHalfOpen?: number
   /** ST_RESET answers to unknown packets allowed per second (a burst of as many is allowed) */
   resetRate?: number
+  /**
+   * Merge crossing SYNs into one connection (default true): when a SYN arrives from the address
+   * and port we are dialling, the SYN with the lower (connection id, sequence number) wins on both
+   * sides. Ours winning, theirs is dropped and ours resent at once; theirs winning, our dial
+   * becomes the accepting side of their connection (a `merged` event). NAT hole punching has both
+   * peers dial each other at the same moment and needs one connection out of it.
+   */
+  simultaneousOpen?: boolean
   log?: TraceLogger
   /** per-connection logger factory */
   connectionLog?(remote: RemoteAddress, recvId: number): TraceLogger
@@ -62,6 +70,8 @@ export interface EndpointConnection extends HeapEntry {
 
 export type EndpointEvent =
   | { type: 'incoming', connection: EndpointConnection }
+  /** our dial `dial` lost a SYN crossing: it is gone, `connection` (accepting side) replaces it */
+  | { type: 'merged', dial: EndpointConnection, connection: EndpointConnection }
   | { type: 'connection', connection: EndpointConnection, event: ConnectionEvent }
 
 /** What {@link Endpoint.handle} did with a datagram */
@@ -127,6 +137,7 @@ export class Endpoint {
   private readonly maxHalfOpen: number
   private halfOpenCount = 0
   private readonly resetRate: number
+  private readonly simultaneousOpen: boolean
   private resetTokens: number
   private resetRefilledAt = 0
 
@@ -139,6 +150,7 @@ export class Endpoint {
     this.maxHalfOpen = init.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN
     this.resetRate = init.resetRate ?? DEFAULT_RESET_RATE
     this.resetTokens = this.resetRate
+    this.simultaneousOpen = init.simultaneousOpen ?? true
     if (!Number.isInteger(this.maxHalfOpen) || this.maxHalfOpen < 0) {
       throw new InvalidConfigError(`maxHalfOpen must be a non-negative integer, got ${this.maxHalfOpen}`)
     }
@@ -161,6 +173,20 @@ export class Endpoint {
 
   all (): IterableIterator<EndpointConnection> {
     return this.connections.values()
+  }
+
+  /**
+   * A connection accepted from `remote` that the initiator has not confirmed yet: a dial towards
+   * `remote` may take it over instead of sending a SYN that would cross it (simultaneous open)
+   */
+  unconfirmedFrom (remote: RemoteAddress): EndpointConnection | undefined {
+    for (const entry of this.connections.at(remote.address)) {
+      const conn = entry.connection
+      if (entry.remote.port === remote.port && !conn.isInitiator && !conn.isConfirmed && !conn.isClosed) {
+        return entry
+      }
+    }
+    return undefined
   }
 
   /** Opens a connection to `remote`; its SYN comes out of {@link pollTransmit} */
@@ -278,6 +304,10 @@ export class Endpoint {
     // the peer may reuse the ids of a connection that closed
     this.timeWait.delete(keyOf(remote, recvId))
     const existing = this.connections.get(remote, recvId)
+    const dial = this.simultaneousOpen ? this.dialTowards(remote) : undefined
+    if (dial != null && (existing == null || existing === dial)) {
+      return this.crossSyns(now, remote, syn, dial)
+    }
     if (existing != null) {
       if (!existing.connection.isInitiator) {
         // a retransmitted SYN: the connection answers with its stored SYN-ACK
@@ -296,6 +326,12 @@ export class Endpoint {
       this.log('drop: SYN from %s:%d, %d connections already half-open', remote.address, remote.port, this.halfOpenCount)
       return 'refused'
     }
+    this.events.push({ type: 'incoming', connection: this.accept(now, remote, syn) })
+    return 'handled'
+  }
+
+  private accept (now: Instant, remote: RemoteAddress, syn: Packet): EndpointConnection {
+    const recvId = (syn.connectionId + 1) & 0xffff
     const connection = Connection.accept({
       config: this.config,
       randomBytes: this.randomBytes,
@@ -307,8 +343,43 @@ export class Endpoint {
     const entry = this.add(remote, recvId, connection)
     entry.halfOpen = true
     this.halfOpenCount++
-    this.events.push({ type: 'incoming', connection: entry })
     this.touch(entry)
+    return entry
+  }
+
+  /** Our dial to `remote` still waiting for its SYN-ACK, if any */
+  private dialTowards (remote: RemoteAddress): EndpointConnection | undefined {
+    for (const entry of this.connections.at(remote.address)) {
+      if (entry.remote.port === remote.port && entry.connection.state === ConnState.SynSent) {
+        return entry
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * Both sides sent a SYN. Each side sees the other's SYN (or only one side does, when a NAT
+   * dropped the first SYN), and both apply the same order, so they agree on one connection
+   * without another round trip.
+   */
+  private crossSyns (now: Instant, remote: RemoteAddress, syn: Packet, dial: EndpointConnection): HandleResult {
+    const ours = dial.connection
+    const oursFirst = ours.recvId !== syn.connectionId
+      ? ours.recvId < syn.connectionId
+      : ours.initialSeqNr <= syn.seqNr
+    if (oursFirst) {
+      this.log('SYN from %s:%d crosses our dial: ours wins, resent', remote.address, remote.port)
+      ours.resendSyn()
+      this.touch(dial)
+      return 'handled'
+    }
+    this.log('SYN from %s:%d crosses our dial: theirs wins, our dial accepts it', remote.address, remote.port)
+    // our SYN is forgotten silently: the peer dropped it, or will answer it with ST_RESET
+    this.heap.remove(dial)
+    this.dirty.delete(dial)
+    this.withEvents.delete(dial)
+    this.connections.delete(dial.remote, ours.recvId)
+    this.events.push({ type: 'merged', dial, connection: this.accept(now, remote, syn) })
     return 'handled'
   }
 
@@ -476,6 +547,14 @@ class ConnectionTable {
       if (byPortAndId.size === 0) {
         this.byAddress.delete(remote.address)
       }
+    }
+  }
+
+  /** Connections with every port at `address` */
+  * at (address: string): IterableIterator<EndpointConnection> {
+    const byPortAndId = this.byAddress.get(address)
+    if (byPortAndId != null) {
+      yield * byPortAndId.values()
     }
   }
 

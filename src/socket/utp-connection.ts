@@ -68,6 +68,11 @@ export class UtpConnection extends Duplex {
     return this.entry.connection.isConfirmed
   }
 
+  /** True on the side whose SYN opened the connection; false on the accepting side */
+  get initiator (): boolean {
+    return this.entry.connection.isInitiator
+  }
+
   /** The handshake completed (always true on the accepting side, which may send at once) */
   get connected (): boolean {
     return this.connectedValue
@@ -139,6 +144,15 @@ export class UtpConnection extends Duplex {
     this.pendingWrite = undefined
     this.pendingFinal = undefined
     callback(err)
+  }
+
+  /**
+   * Drops this stream without a word to the peer: its engine connection is already gone (a dial
+   * whose SYN lost a crossing, replaced by the peer's connection)
+   */
+  discard (): void {
+    this.engineClosed = true
+    this.destroy()
   }
 
   /** Delivers one engine event (called by the socket) */

@@ -56,6 +56,13 @@ export interface UtpSocketOptions {
    * answers with ICMP port-unreachable, instead of waiting out `connectTimeout` (default true)
    */
   probeUnreachable?: boolean
+  /**
+   * Simultaneous open (default true): a dial towards an address and port whose SYN crosses ours,
+   * or whose connection was accepted but not yet confirmed, ends in that one connection instead of
+   * two. The dial then resolves with the accepting side (`initiator` false), and an accepted
+   * connection taken over this way emits `'claimed'`. NAT hole punching relies on it.
+   */
+  simultaneousOpen?: boolean
   /** stream options of every connection */
   connection?: UtpConnectionOptions
   /** engine settings not covered above, in the engine's units (µs) */
@@ -90,6 +97,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private readonly connectionOptions: UtpConnectionOptions
   private readonly udpBufferSize: number
   private readonly probe: boolean
+  private readonly simultaneousOpen: boolean
   private readonly streams = new Map<EndpointConnection, UtpConnection>()
   private bound = false
   private closed = false
@@ -110,9 +118,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.connectionOptions = options.connection ?? {}
     this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
     this.probe = options.probeUnreachable ?? true
+    this.simultaneousOpen = options.simultaneousOpen ?? true
     this.endpoint = new Endpoint({
       randomBytes: (buf) => { randomFillSync(buf) },
       maxHalfOpen: options.maxHalfOpen,
+      simultaneousOpen: this.simultaneousOpen,
       log: this.log,
       // a scoped logger costs about 2.6 KiB per connection: only when logging is on
       connectionLog: (remote, recvId) => this.log.enabled ? this.log.newScope(`${remote.address}:${remote.port}#${recvId}`) : this.log,
@@ -204,7 +214,15 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.assertRunning()
     validatePort(port)
     validateHost(host, this.type)
-    const entry = this.endpoint.connect(this.now(), { address: host, port })
+    const remote = { address: host, port }
+    const accepted = this.simultaneousOpen ? this.endpoint.unconfirmedFrom(remote) : undefined
+    const claimed = accepted == null ? undefined : this.streams.get(accepted)
+    if (claimed != null && !claimed.destroyed) {
+      this.log('dial to %s:%d takes over the connection it opened to us', host, port)
+      claimed.emit('claimed')
+      return claimed
+    }
+    const entry = this.endpoint.connect(this.now(), remote)
     const conn = this.adopt(entry)
     this.wake(entry)
     return new Promise<UtpConnection>((resolve, reject) => {
@@ -212,16 +230,25 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         conn.off('connect', onConnect)
         conn.off('error', onError)
         conn.off('close', onClose)
+        conn.off('merged', onMerged)
         options.signal?.removeEventListener('abort', onAbort)
       }
-      const onConnect = (): void => {
-        done()
+      const settle = (established: UtpConnection): void => {
         // an error in the same turn (a reset right after the SYN-ACK) is emitted before the
         // caller's await resumes: hold it for one turn; the caller finds the stream destroyed
         const hold = (): void => {}
-        conn.on('error', hold)
-        setImmediate(() => { conn.off('error', hold) })
-        resolve(conn)
+        established.on('error', hold)
+        setImmediate(() => { established.off('error', hold) })
+        resolve(established)
+      }
+      const onConnect = (): void => {
+        done()
+        settle(conn)
+      }
+      const onMerged = (merged: UtpConnection): void => {
+        done()
+        conn.discard()
+        settle(merged)
       }
       const onError = (err: Error): void => { done(); reject(err) }
       const onClose = (): void => { done(); reject(new SocketStateError('connection closed before it was established')) }
@@ -235,6 +262,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         reject(err)
       }
       conn.once('connect', onConnect)
+      conn.once('merged', onMerged)
       conn.once('error', onError)
       conn.once('close', onClose)
       options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -407,6 +435,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
           this.log.error('connection handler threw - %e', err)
           conn.destroy(err)
         }
+        continue
+      }
+      if (ev.type === 'merged') {
+        const dial = this.streams.get(ev.dial)
+        this.streams.delete(ev.dial)
+        const merged = this.adopt(ev.connection)
+        dial?.emit('merged', merged)
         continue
       }
       const stream = this.streams.get(ev.connection)

@@ -95,7 +95,10 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.onConnection(connection, localAddr)
       return
     }
-    connection.once('confirmed', () => { this.onConnection(connection, localAddr) })
+    const onConfirmed = (): void => { this.onConnection(connection, localAddr) }
+    connection.once('confirmed', onConfirmed)
+    // our own dial to this peer took it over (simultaneous open): it is that dial's to upgrade
+    connection.once('claimed', () => { connection.off('confirmed', onConfirmed) })
     // a half-open connection that times out errors before anyone upgraded it
     connection.on('error', (err) => { this.log('half-open connection from %s:%d closed - %e', connection.remoteAddress, connection.remotePort, err) })
   }

@@ -99,14 +99,18 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
     const maConn = toMultiaddrConnection({
       connection,
       remoteAddr: ma,
-      direction: 'outbound',
+      // the muxer picks its role (yamux: client or server) from this, as the upgrade does below
+      direction: connection.initiator ? 'outbound' : 'inbound',
       inactivityTimeout: this.options.outboundInactivityTimeout,
       metrics: this.metrics?.events,
       metricPrefix: 'outbound ',
       log: this.log.newScope('connection')
     })
     try {
-      return await options.upgrader.upgradeOutbound(maConn, options)
+      // the uTP roles decide who speaks first: a dial that met the peer's own dial (simultaneous
+      // open, as DCUtR has both sides do) may have become the accepting side, and DCUtR's
+      // `initiator: false` may have ended up with the SYN that won; both ends must agree
+      return await options.upgrader.upgradeOutbound(maConn, { ...options, initiator: connection.initiator })
     } catch (err: any) {
       this.metrics?.errors.increment({ outbound_upgrade: true })
       maConn.abort(err)

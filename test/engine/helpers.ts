@@ -568,6 +568,10 @@ export class EndpointPair extends WireSim<Datagram> {
       }
       return
     }
+    if (ev.type === 'merged') {
+      // these pairs never dial each other at once
+      throw new Error('unexpected simultaneous open')
+    }
     const app = this.apps[side]
     if (app?.entry === ev.connection) {
       app.handle(this.now, ev.event)

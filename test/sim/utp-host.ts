@@ -231,6 +231,9 @@ export class UtpHost implements SimNode {
         }
         continue
       }
+      if (ev.type === 'merged') {
+        throw new Error('unexpected simultaneous open: the simulated hosts never dial each other at once')
+      }
       const t = this.byEntry.get(ev.connection)
       if (t == null) {
         continue
