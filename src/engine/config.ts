@@ -17,8 +17,9 @@ export interface ConnectionConfig {
   /** LEDBAT target queuing delay (BEP 29 / RFC 6817: 100 ms) */
   targetDelay: number
   /**
-   * LEDBAT gain: the most the window grows per RTT, in packets, when the queuing delay is zero
-   * (RFC 6817 GAIN times MSS). libutp grows by 3000 bytes per RTT, about 2 packets.
+   * LEDBAT gain: the most the window grows per RTT, in packets, while a queue exists (RFC 6817
+   * GAIN times MSS; the RFC requires at most 1). With no measurable queue at all it grows twice as
+   * fast. libutp grows by 3000 bytes per RTT, about 2 packets, whatever the queue.
    */
   gain: number
   /** Lower bound of the retransmission timeout (libutp: 1 s; RFC 6298 allows less) */
@@ -49,7 +50,7 @@ export const defaultConnectionConfig: Readonly<ConnectionConfig> = Object.freeze
   recvBufferSize: 1024 * 1024,
   sendBufferSize: 1024 * 1024,
   targetDelay: 100_000,
-  gain: 2,
+  gain: 1,
   minRto: 250_000,
   maxRto: 30_000_000,
   maxRetransmits: 8,

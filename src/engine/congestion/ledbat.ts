@@ -33,10 +33,25 @@ const INITIAL_CWND_PACKETS = 4
 const SLOW_START_EXIT_FRACTION = 0.4
 /** Largest fraction of the window given up per RTT when the delay is above the target */
 const MAX_DECREASE_PER_RTT = 0.5
-/** Below this fraction of the target, the queue is considered empty when a loss happens */
+/** Below this fraction of the target, the queue may be empty when a loss happens */
 const LOW_DELAY_FRACTION = 0.25
+/**
+ * ...and it is, when the queuing delay is also below this share of the highest queuing delay seen
+ * lately: a drop-tail queue smaller than the target overflows at its peak, wherever that is
+ */
+const PEAK_FRACTION = 0.5
+/** Queuing delay that timing noise alone can show, µs: below it a queue is empty whatever the peak */
+const QUEUE_NOISE_US = 2_000
+/** The recent peak covers one to two periods of this length, µs */
+const PEAK_PERIOD_US = 5_000_000
 /** Window kept after a loss with an empty queue */
-const LOW_DELAY_LOSS_FACTOR = 0.8
+const LOW_DELAY_LOSS_FACTOR = 0.9
+/**
+ * Growth per RTT at an empty queue, as a multiple of the configured gain. With no queue at all,
+ * nobody is competing on delay (the other flow left, or the losses are damage), and growing
+ * faster there fills the link again sooner without being any harsher on a queue that exists
+ */
+const EMPTY_QUEUE_GAIN = 2
 /** Largest clock-drift correction applied at once (libutp: 10 ms) */
 const MAX_DRIFT_SHIFT_US = 10_000
 
@@ -52,6 +67,10 @@ export class Ledbat implements CongestionController {
   private readonly ourDelay = new DelayHistory()
   private readonly theirDelay = new DelayHistory()
   private lastQueuingDelay: Duration = 0
+  /** highest queuing delay of the current and of the previous peak period */
+  private peakNow = 0
+  private peakBefore = 0
+  private peakPeriodStart = 0
   private windowBeforeCut = 0
   private slowStartBeforeCut = false
   private ssthreshBeforeCut = Infinity
@@ -106,6 +125,7 @@ export class Ledbat implements CongestionController {
       queuing = s.rtt
     }
     this.lastQueuingDelay = queuing
+    this.trackPeak(now, queuing)
 
     if (this.slowStart) {
       if (queuing > this.targetDelay * SLOW_START_EXIT_FRACTION || this.cwnd >= this.ssthresh) {
@@ -123,7 +143,8 @@ export class Ledbat implements CongestionController {
       // RFC 6817 2.4.2: additive increase in proportion to the room left below the target, and
       // only when the window is what limits the sender
       const offTarget = (this.targetDelay - queuing) / this.targetDelay
-      delta = s.cwndLimited ? this.gain * this.mss * offTarget * s.bytesAcked / this.cwnd : 0
+      const gain = queuing < QUEUE_NOISE_US ? this.gain * EMPTY_QUEUE_GAIN : this.gain
+      delta = s.cwndLimited ? gain * this.mss * offTarget * s.bytesAcked / this.cwnd : 0
     } else {
       // above the target: decrease in proportion to the window (LEDBAT++,
       // draft-irtf-iccrg-ledbat-plus-plus section 4.2), at most half per RTT. A multiplicative
@@ -135,14 +156,19 @@ export class Ledbat implements CongestionController {
     this.cwnd = Math.min(this.maxWindow, Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd + delta))
   }
 
-  onLoss (_now: Instant): void {
+  onLoss (now: Instant): void {
     this.windowBeforeCut = this.cwnd
     this.slowStartBeforeCut = this.slowStart
     this.ssthreshBeforeCut = this.ssthresh
     this.slowStart = false
-    // a loss while the queue is nearly empty is more likely damage than congestion (a full
-    // drop-tail queue shows as delay first): cut gently then, by half otherwise
-    const factor = this.lastQueuingDelay < this.targetDelay * LOW_DELAY_FRACTION ? LOW_DELAY_LOSS_FACTOR : 0.5
+    // a loss while the queue is empty is more likely damage than congestion: a drop-tail queue
+    // overflows when full, and a full queue shows as delay, at its peak. Cut gently then, by half
+    // otherwise. A queue shorter than the target (where LEDBAT competes on losses like TCP) is
+    // recognised by its peak, so that such a link still sees the halving TCP would do
+    this.trackPeak(now, this.lastQueuingDelay)
+    const peak = Math.max(this.peakNow, this.peakBefore)
+    const emptyBelow = Math.min(this.targetDelay * LOW_DELAY_FRACTION, Math.max(QUEUE_NOISE_US, peak * PEAK_FRACTION))
+    const factor = this.lastQueuingDelay < emptyBelow ? LOW_DELAY_LOSS_FACTOR : 0.5
     this.cwnd = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd * factor)
     this.ssthresh = this.cwnd
   }
@@ -160,6 +186,17 @@ export class Ledbat implements CongestionController {
     this.ssthresh = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd / 2)
     this.cwnd = this.mss
     this.slowStart = true
+  }
+
+  private trackPeak (now: Instant, queuing: Duration): void {
+    if (now - this.peakPeriodStart >= PEAK_PERIOD_US) {
+      this.peakBefore = now - this.peakPeriodStart >= 2 * PEAK_PERIOD_US ? 0 : this.peakNow
+      this.peakNow = 0
+      this.peakPeriodStart = now
+    }
+    if (queuing > this.peakNow) {
+      this.peakNow = queuing
+    }
   }
 
   private trackDrift (now: Instant, sample: number): void {
