@@ -64,6 +64,12 @@ export function ruleset (kind: NatKind, addresses: RouterAddresses): string {
           '  }'
         ]
       : []),
+    // unsolicited datagrams to the router itself (a port nothing is mapped to) are dropped too,
+    // not answered with ICMP port-unreachable, which a dialer would take for a refusal
+    '  chain input {',
+    '    type filter hook input priority filter;',
+    '    iifname "wan" meta l4proto udp ct state new drop',
+    '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat;',
     `    oifname "wan" ${kind === 'firewall' ? 'meta nfproto ipv4 ' : ''}${masquerade}`,

@@ -42,7 +42,7 @@ export class WorkerProcess {
     })
     const logDir = process.env.NAT_BENCH_LOGS
     if (logDir != null && logDir !== '') {
-      const log = createWriteStream(join(logDir, `${name}.log`))
+      const log = createWriteStream(join(logDir, `${ns}-${name}.log`))
       this.child.stdout?.pipe(log)
       this.child.stderr?.pipe(log)
     }
