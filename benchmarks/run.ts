@@ -5,7 +5,7 @@
  * "failed: <reason>" and the others go on. See README.md beside this file.
  */
 
-import { failed, notMeasured } from './lib/line.ts'
+import { failed } from './lib/line.ts'
 import { describeMachine, machineInfo } from './lib/machine.ts'
 import { parseOptions } from './lib/options.ts'
 import { writeResults } from './lib/results.ts'
@@ -22,8 +22,6 @@ import type { Line } from './lib/line.ts'
 import type { TransferOutcome } from './rows/transfer.ts'
 
 export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-quic', 'connect', 'rtt', 'many', 'cpu']
-
-const QUIC_REASON = '@chainsafe/libp2p-quic breaks `npm ci` here, so it is not installed in this pass'
 
 const options = parseOptions(process.argv.slice(2))
 const unknown = options.only.filter(r => !ROWS.includes(r))
@@ -69,13 +67,12 @@ const utp = await step('utp-raw', async () => utpRaw(options), transferLine, 'MB
 const libutp = await step('libutp-raw', async () => libutpRaw(options), transferLine, 'MB/s')
 const p2pUtp = await step('libp2p-utp', async () => libp2pBulk('utp', options), transferLine, 'MB/s')
 const p2pTcp = await step('libp2p-tcp', async () => libp2pBulk('tcp', options), transferLine, 'MB/s')
-if (wanted('libp2p-quic')) {
-  lines.push(notMeasured('libp2p-quic', 'libp2p quic', 'MB/s', QUIC_REASON))
-}
-for (const transport of ['utp', 'tcp'] as const) {
+// quic rows install @chainsafe/libp2p-quic on first use, or print `not measured` with the reason
+await step('libp2p-quic', async () => libp2pBulk('quic', options), transferLine, 'MB/s')
+for (const transport of ['utp', 'tcp', 'quic'] as const) {
   await step('connect', async () => connect(transport, options), l => [l], 'ms')
 }
-for (const transport of ['utp', 'tcp'] as const) {
+for (const transport of ['utp', 'tcp', 'quic'] as const) {
   await step('rtt', async () => rtt(transport, options), l => [l], 'us')
 }
 await step('many', async () => many(options), l => l, 'KiB')

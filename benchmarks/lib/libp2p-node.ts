@@ -1,7 +1,9 @@
 /**
- * The libp2p nodes of the libp2p rows: one transport (our uTP or `@libp2p/tcp`), Noise, Yamux and
- * nothing else (no identify, no ping), listening on 127.0.0.1, with the connection manager's
- * per-host rate limits lifted so that the connect row's rapid dials are never refused.
+ * The libp2p nodes of the libp2p rows: one transport (our uTP, `@libp2p/tcp` or
+ * `@chainsafe/libp2p-quic`), Noise, Yamux and nothing else (no identify, no ping), listening on
+ * 127.0.0.1, with the connection manager's per-host rate limits lifted so that the connect row's
+ * rapid dials are never refused. QUIC brings its own TLS 1.3 and streams: libp2p does not use
+ * Noise or Yamux on its connections.
  */
 
 import { noise } from '@chainsafe/libp2p-noise'
@@ -9,21 +11,33 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { utp } from '../../src/index.ts'
+import { loadQuic } from './quic.ts'
+import type { TransportFactory } from './quic.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export type Libp2pTransport = 'utp' | 'tcp'
+export type Libp2pTransport = 'utp' | 'tcp' | 'quic'
 
 export const BULK_PROTOCOL = '/bench/bulk/1.0.0'
 export const ECHO_PROTOCOL = '/bench/echo/1.0.0'
 
-function listenAddress (transport: Libp2pTransport): string {
-  return transport === 'utp' ? '/ip4/127.0.0.1/udp/0/utp' : '/ip4/127.0.0.1/tcp/0'
+const LISTEN_ADDRESS: Record<Libp2pTransport, string> = {
+  utp: '/ip4/127.0.0.1/udp/0/utp',
+  tcp: '/ip4/127.0.0.1/tcp/0',
+  quic: '/ip4/127.0.0.1/udp/0/quic-v1'
+}
+
+async function transportFactory (transport: Libp2pTransport): Promise<TransportFactory> {
+  if (transport === 'quic') {
+    // installed on demand outside the project's lockfile (quic-install.ts)
+    return (await loadQuic()).quic()
+  }
+  return transport === 'utp' ? utp() : tcp()
 }
 
 export async function createBenchNode (transport: Libp2pTransport): Promise<Libp2p> {
   return createLibp2p({
-    addresses: { listen: [listenAddress(transport)] },
-    transports: [transport === 'utp' ? utp() : tcp()],
+    addresses: { listen: [LISTEN_ADDRESS[transport]] },
+    transports: [await transportFactory(transport)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

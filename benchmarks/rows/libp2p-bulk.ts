@@ -1,8 +1,11 @@
 /**
- * libp2p utp / libp2p tcp: two libp2p nodes (each its own process) with Noise and Yamux over our
- * uTP transport or `@libp2p/tcp`, one stream, the whole transfer one way.
+ * libp2p utp / tcp / quic: two libp2p nodes (each its own process) with Noise and Yamux over our
+ * uTP transport or `@libp2p/tcp`, or over `@chainsafe/libp2p-quic` (its own TLS and streams), one
+ * stream, the whole transfer one way. Without a loadable quic package the quic row is not measured.
  */
 
+import { notMeasured } from '../lib/line.ts'
+import { quicMissing } from '../lib/quic-install.ts'
 import { transfer } from './transfer.ts'
 import type { TransferOutcome } from './transfer.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
@@ -10,13 +13,28 @@ import type { BenchOptions } from '../lib/options.ts'
 
 const MiB = 1024 * 1024
 
+function note (transport: Libp2pTransport, options: BenchOptions): string {
+  const notes: Record<Libp2pTransport, string> = {
+    utp: `+ Noise + Yamux, packet ${options.packetSize} B`,
+    tcp: '+ Noise + Yamux',
+    quic: 'TLS 1.3 + QUIC streams (quinn, in Rust), default flow-control windows'
+  }
+  return notes[transport]
+}
+
 export async function libp2pBulk (transport: Libp2pTransport, options: BenchOptions): Promise<TransferOutcome> {
   const total = options.transferBytes
+  const key = `libp2p-${transport}`
+  const label = `libp2p ${transport} (${total / MiB} MiB)`
+  const missing = transport === 'quic' ? await quicMissing() : undefined
+  if (missing != null) {
+    return { line: notMeasured(key, label, 'MB/s', missing), runs: { ok: [], failures: [] } }
+  }
   return transfer({
-    key: `libp2p-${transport}`,
-    label: `libp2p ${transport} (${total / MiB} MiB)`,
+    key,
+    label,
     receiver: { script: 'libp2p-server', args: { transport } },
     sender: (ready) => ({ script: 'libp2p-bulk-client', args: { transport, addr: ready.addr, total } }),
-    note: () => transport === 'utp' ? `+ Noise + Yamux, packet ${options.packetSize} B` : '+ Noise + Yamux'
+    note: () => note(transport, options)
   }, options)
 }

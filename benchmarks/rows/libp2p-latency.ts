@@ -1,10 +1,11 @@
 /**
  * connect and rtt: for each libp2p transport, a server process and a client process; the client
  * times many dials (connect) or many 1-byte ping-pongs over one stream (rtt) and the row reports
- * their median, min and max.
+ * their median, min and max. Without a loadable quic package the quic lines are not measured.
  */
 
-import { failed, measured } from '../lib/line.ts'
+import { failed, measured, notMeasured } from '../lib/line.ts'
+import { quicMissing } from '../lib/quic-install.ts'
 import { summarize } from '../lib/stats.ts'
 import { Worker, stopAll } from '../lib/worker.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
@@ -36,7 +37,11 @@ async function timings (transport: Libp2pTransport, client: string, args: object
   }
 }
 
-async function row (key: string, label: string, unit: string, measure: () => Promise<Timings>, note: (values: number[]) => string): Promise<Line> {
+async function row (transport: Libp2pTransport, key: string, label: string, unit: string, measure: () => Promise<Timings>, note: (values: number[]) => string): Promise<Line> {
+  const missing = transport === 'quic' ? await quicMissing() : undefined
+  if (missing != null) {
+    return notMeasured(key, label, unit, missing)
+  }
   try {
     const { values, extra } = await measure()
     return measured(key, label, unit, values, [note(values), extra].filter(s => s !== '').join(', '))
@@ -52,14 +57,14 @@ function p90 (values: number[]): number {
 
 export async function connect (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
   const dials = options.connectDials
-  return row(`connect-${transport}`, `connect (libp2p ${transport})`, 'ms',
+  return row(transport, `connect-${transport}`, `connect (libp2p ${transport})`, 'ms',
     async () => timings(transport, 'libp2p-connect-client', { dials, warmup: CONNECT_WARMUP }, 'ms', options),
     (ms) => `median of ${ms.length} dials, p90 ${p90(ms).toFixed(2)} ms`)
 }
 
 export async function rtt (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
   const pings = options.rttPings
-  return row(`rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
+  return row(transport, `rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
     async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: RTT_WARMUP }, 'us', options),
     (us) => `median of ${us.length} ping-pongs, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
 }
