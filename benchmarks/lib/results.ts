@@ -1,4 +1,4 @@
-/** Writes one run's results to benchmarks/results/<timestamp>.json */
+/** Writes one run's results to benchmarks/results/<prefix><timestamp>.json */
 
 import { rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
@@ -16,12 +16,22 @@ export interface Results {
   targets: TargetResult[]
 }
 
-/** Returns the path written */
-export async function writeResults (results: Results): Promise<string> {
-  const name = results.date.replace(/[:.]/g, '-')
+/** Puts each array of plain numbers on one line: long series stay readable and small */
+function compactNumberArrays (json: string): string {
+  return json.replace(/\[\s+(-?[\d.e+-]+(?:,\s+-?[\d.e+-]+)*)\s+\]/g, (_, inner: string) => `[${inner.replace(/\s+/g, '')}]`)
+}
+
+/** Writes `data` as benchmarks/results/<prefix><date>.json and returns the path */
+export async function writeResultsFile (prefix: string, date: string, data: unknown): Promise<string> {
+  const name = `${prefix}${date.replace(/[:.]/g, '-')}`
   const path = fileURLToPath(new URL(`../results/${name}.json`, import.meta.url))
   // written whole or not at all
-  await writeFile(`${path}.tmp`, `${JSON.stringify(results, null, 2)}\n`)
+  await writeFile(`${path}.tmp`, `${compactNumberArrays(JSON.stringify(data, null, 2))}\n`)
   await rename(`${path}.tmp`, path)
   return path
+}
+
+/** Returns the path written */
+export async function writeResults (results: Results): Promise<string> {
+  return writeResultsFile('', results.date, results)
 }

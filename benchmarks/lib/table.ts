@@ -14,7 +14,7 @@ export function formatNumber (x: number): string {
   return x.toFixed(2)
 }
 
-function markdown (header: string[], rows: string[][]): string {
+export function markdown (header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
   const fmt = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
   return [fmt(header), `|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(fmt)].join('\n')

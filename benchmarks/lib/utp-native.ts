@@ -1,7 +1,7 @@
 /**
- * Loads utp-native (libutp's Node binding, CommonJS) and opens one of its sockets on 127.0.0.1
- * with its kernel buffers enlarged: with the kernel's default 208 KiB, libutp's bursts overflow
- * the receiver and it crawls (see the README).
+ * Loads utp-native (libutp's Node binding, CommonJS) and opens one of its sockets (on 127.0.0.1
+ * unless told otherwise) with its kernel buffers enlarged: with the kernel's default 208 KiB,
+ * libutp's bursts overflow the receiver and it crawls (see the README).
  */
 
 import { once } from 'node:events'
@@ -15,13 +15,13 @@ export function loadUtpNative (): UtpNativeModule {
 }
 
 /** A bound utp-native socket; `listen` makes it accept connections */
-export async function nativeSocket (bufferSize: number, listen: boolean): Promise<UtpNative> {
+export async function nativeSocket (bufferSize: number, listen: boolean, host = '127.0.0.1'): Promise<UtpNative> {
   const utp = loadUtpNative()
   const socket = utp()
   if (listen) {
-    socket.listen(0, '127.0.0.1')
+    socket.listen(0, host)
   } else {
-    socket.bind(0, '127.0.0.1')
+    socket.bind(0, host)
   }
   await once(socket, 'listening')
   socket.setRecvBufferSize(bufferSize)

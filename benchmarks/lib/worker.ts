@@ -1,8 +1,8 @@
 /**
- * The runner side of a worker process: spawns `process.execPath` on a script in ../workers/ with
- * its settings as one JSON argument, reads its JSON-line reports from stdout and sends it
- * commands on stdin. Every wait has a deadline; a worker that fails says why (its 'error' report
- * or the end of its stderr).
+ * The runner side of a worker process: spawns `process.execPath` on a script in ../workers/ (or
+ * another directory) with its settings as one JSON argument, optionally inside a network
+ * namespace, reads its JSON-line reports from stdout and sends it commands on stdin. Every wait has
+ * a deadline; a worker that fails says why (its 'error' report or the end of its stderr).
  */
 
 import { spawn } from 'node:child_process'
@@ -17,6 +17,12 @@ const EXIT_GRACE_MS = 2_000
 export interface WorkerOptions {
   /** extra flags for node, such as --expose-gc */
   nodeArgs?: string[]
+  /** directory of the script (default: ../workers/) */
+  dir?: URL
+  /** run inside this network namespace (`ip netns exec`, which execs the command: same pid) */
+  netns?: string
+  /** a program speaking the same JSON lines, run instead of a Node script (`script` names it) */
+  command?: string[]
 }
 
 export class Worker {
@@ -31,10 +37,12 @@ export class Worker {
 
   constructor (script: string, args: object, options: WorkerOptions = {}) {
     this.name = script
-    const path = fileURLToPath(new URL(`../workers/${script}.ts`, import.meta.url))
-    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--disable-warning=ExperimentalWarning', path, JSON.stringify(args)], {
-      stdio: ['pipe', 'pipe', 'pipe']
-    })
+    const path = fileURLToPath(new URL(`${script}.ts`, options.dir ?? new URL('../workers/', import.meta.url)))
+    let argv = options.command ?? [process.execPath, ...(options.nodeArgs ?? []), '--disable-warning=ExperimentalWarning', path, JSON.stringify(args)]
+    if (options.netns != null) {
+      argv = ['ip', 'netns', 'exec', options.netns, ...argv]
+    }
+    this.child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
     this.child.stderr?.on('data', (data: Buffer) => {
       this.stderrTail = (this.stderrTail + data.toString()).slice(-STDERR_TAIL)
     })
@@ -79,8 +87,13 @@ export class Worker {
 
   /** Sends a command to the worker */
   send (message: Message): void {
+    this.sendLine(`${JSON.stringify(message)}\n`)
+  }
+
+  /** Sends a raw line (for a program with a plain-text command syntax) */
+  sendLine (line: string): void {
     if (!this.exited) {
-      this.child.stdin?.write(`${JSON.stringify(message)}\n`)
+      this.child.stdin?.write(line)
     }
   }
 
