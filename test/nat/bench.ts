@@ -5,8 +5,10 @@
  * confirm-observed.ts) before the scenario is handed over. Stopping tears everything down.
  */
 
+import { expect } from 'aegir/chai'
 import { RELAY4, RELAY6, buildTopology } from './topology.ts'
 import { WorkerProcess } from './worker-process.ts'
+import type { Message } from './channel.ts'
 import type { NatKind } from './nft.ts'
 import type { Site, Topology } from './topology.ts'
 import type { PeerConfig } from './worker.ts'
@@ -16,6 +18,23 @@ export const PORT = 4001
 /** starting a node takes a while on a busy 2-core machine */
 const START_MS = 30_000
 const STOP_MS = 10_000
+/** DCUtR's own deadline is 5 s per attempt, up to 3 attempts after a unilateral one */
+export const DCUTR_MS = 30_000
+
+/** a worker's description of a connection (worker.ts) */
+export interface ConnectionReport {
+  id: string
+  peer: string
+  remoteAddr: string
+  direction: 'inbound' | 'outbound'
+  limited: boolean
+  relayed: boolean
+  opened: number
+}
+
+export function asConnection (value: unknown): ConnectionReport {
+  return value as ConnectionReport
+}
 
 export interface Peer {
   worker: WorkerProcess
@@ -84,6 +103,21 @@ export async function startBench (a: NatKind, b: NatKind, options: BenchOptions 
   }
   const [peerA, peerB] = await Promise.all([peer('a', topology.a, false), peer('b', topology.b, true)])
   return { topology, relay, relayId, relayAddr6, relayAddr4, a: peerA, b: peerB }
+}
+
+/** Dials B through the relay from A; resolves A's report of the relayed connection */
+export async function dialRelayed (bench: Bench): Promise<ConnectionReport> {
+  // the relay by peer id alone: see circuit-over-utp.ts
+  const dial = await bench.a.worker.request('dial', { addr: `/p2p/${bench.relayId}/p2p-circuit/p2p/${bench.b.peerId}` }, DCUTR_MS)
+  const relayed = asConnection(dial.connection)
+  expect(relayed.relayed, relayed.remoteAddr).to.equal(true)
+  expect(relayed.limited).to.equal(true)
+  return relayed
+}
+
+/** The first connection `peer` reports to `other` that is not limited (not relayed) */
+export async function directConnection (peer: Peer, other: Peer): Promise<ConnectionReport> {
+  return asConnection(await peer.worker.waitFor('connection:open', DCUTR_MS, (m: Message) => m.peer === other.peerId && m.limited === false))
 }
 
 /** Asks each node to stop (rejects when one fails to within the deadline) */

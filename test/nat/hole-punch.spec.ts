@@ -7,45 +7,20 @@
  */
 
 import { expect } from 'aegir/chai'
-import { PORT, startBench, stopAllBenches, stopNodes } from './bench.ts'
+import { asConnection, DCUTR_MS, dialRelayed, directConnection, PORT, startBench, stopAllBenches, stopNodes } from './bench.ts'
 import { deleteStale, unsupported } from './netns.ts'
 import { note } from './note.ts'
-import type { Bench } from './bench.ts'
-import type { Message } from './channel.ts'
+import type { Bench, ConnectionReport } from './bench.ts'
+import type { Digest } from './hash-stream.ts'
 import type { NatKind } from './nft.ts'
 
 const MiB = 1024 * 1024
-/** DCUtR's own deadline is 5 s per attempt, up to 3 attempts after a unilateral one */
-const DCUTR_MS = 30_000
 const TRANSFER_MS = 60_000
-
-interface ConnectionReport {
-  id: string
-  peer: string
-  remoteAddr: string
-  limited: boolean
-  relayed: boolean
-  opened: number
-}
-
-function connection (m: Message): ConnectionReport {
-  return m as unknown as ConnectionReport
-}
 
 async function expectNothingEscaped (bench: Bench): Promise<void> {
   for (const worker of [bench.relay, bench.a.worker, bench.b.worker]) {
     expect(worker.uncaught(), `escaped in ${worker.name}`).to.be.empty()
   }
-}
-
-/** Dials B through the relay from A; resolves A's report of the relayed connection */
-async function dialRelayed (bench: Bench): Promise<ConnectionReport> {
-  // the relay by peer id alone: see circuit-over-utp.ts
-  const dial = await bench.a.worker.request('dial', { addr: `/p2p/${bench.relayId}/p2p-circuit/p2p/${bench.b.peerId}` }, DCUTR_MS)
-  const relayed = dial.connection as ConnectionReport
-  expect(relayed.relayed, relayed.remoteAddr).to.equal(true)
-  expect(relayed.limited).to.equal(true)
-  return relayed
 }
 
 describe('NAT bench: hole punching (DCUtR over uTP, IPv6)', function () {
@@ -77,8 +52,8 @@ describe('NAT bench: hole punching (DCUtR over uTP, IPv6)', function () {
       const { a, b } = bench
       const relayed = await dialRelayed(bench)
 
-      const directA = connection(await a.worker.waitFor('connection:open', DCUTR_MS, m => m.peer === b.peerId && m.limited === false))
-      const directB = connection(await b.worker.waitFor('connection:open', DCUTR_MS, m => m.peer === a.peerId && m.limited === false))
+      const directA = await directConnection(a, b)
+      const directB = await directConnection(b, a)
       const upgradeMs = directA.opened - relayed.opened
       const outcome = await b.worker.waitFor('dcutr', DCUTR_MS, m => m.side === 'B')
       expect(outcome.direct, String(outcome.error)).to.equal(true)
@@ -89,21 +64,25 @@ describe('NAT bench: hole punching (DCUtR over uTP, IPv6)', function () {
       expect(directA.remoteAddr).to.match(utpAt(b.site.public6, b.peerId))
       expect(directB.remoteAddr).to.match(utpAt(a.site.public6, a.peerId))
 
-      const sent = await a.worker.request('send', { peer: b.peerId, bytes: 16 * MiB, relayed: false }, TRANSFER_MS)
+      const sent = await a.worker.request('send', { connection: directA.id, bytes: 16 * MiB }, TRANSFER_MS)
       expect(sent.received).to.deep.equal(sent.sent)
-      const received = await b.worker.waitFor('received', TRANSFER_MS, m => m.connection === directB.id)
+      const received = await b.worker.waitFor('received', TRANSFER_MS, m => m.sha256 === (sent.sent as Digest).sha256)
       expect({ bytes: received.bytes, sha256: received.sha256 }).to.deep.equal(sent.sent)
-      expect(connection(sent.connection as Message).id).to.equal(directA.id)
 
-      // one direct connection each way: simultaneous dials merged rather than doubled
+      // one direct connection each way when the two dials met (crossing SYNs merge); two when
+      // A's dial got through B's router (opened by B's failed unilateral dial) and was accepted
+      // before B dialled: both work, DCUtR has B dial regardless
+      const counts = []
       for (const [peer, other] of [[a, b], [b, a]] as const) {
         const { connections } = await peer.worker.request('connections', {}, DCUTR_MS)
         const direct = (connections as ConnectionReport[]).filter(c => c.peer === other.peerId && !c.limited)
-        expect(direct, `${peer.worker.name}'s direct connections to ${other.worker.name}`).to.have.lengthOf(1)
+        expect(direct, `${peer.worker.name}'s direct connections to ${other.worker.name}`).to.not.be.empty()
+        counts.push(direct.length)
       }
       await expectNothingEscaped(bench)
       note(`${kindA} <-> ${kindB}: direct after ${upgradeMs} ms (A ${directA.remoteAddr.replace(/\/p2p\/.*/, '')}, ` +
-        `B ${directB.remoteAddr.replace(/\/p2p\/.*/, '')}); 16 MiB in ${(Number(sent.ms) / 1000).toFixed(2)} s`)
+        `B ${directB.remoteAddr.replace(/\/p2p\/.*/, '')}); 16 MiB in ${(Number(sent.ms) / 1000).toFixed(2)} s; ` +
+        `direct connections A ${counts[0]}, B ${counts[1]}`)
       await stopNodes(a.worker, b.worker, bench.relay)
       await stopAllBenches()
     })
@@ -118,9 +97,9 @@ describe('NAT bench: hole punching (DCUtR over uTP, IPv6)', function () {
     const gaveUpMs = performance.now() - start
     expect(outcome.direct).to.equal(false)
 
-    const sent = await a.worker.request('send', { peer: b.peerId, bytes: 4096, relayed: true }, TRANSFER_MS)
+    const sent = await a.worker.request('send', { connection: relayed.id, bytes: 4096 }, TRANSFER_MS)
     expect(sent.received).to.deep.equal(sent.sent)
-    expect(connection(sent.connection as Message).id).to.equal(relayed.id)
+    expect(asConnection(sent.connection).id).to.equal(relayed.id)
     for (const [peer, other] of [[a, b], [b, a]] as const) {
       const { connections } = await peer.worker.request('connections', {}, DCUTR_MS)
       const toOther = (connections as ConnectionReport[]).filter(c => c.peer === other.peerId)

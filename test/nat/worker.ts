@@ -6,6 +6,7 @@
  * (a transfer the sink read), `uncaught`. Commands: `dial`, `send`, `connections`, `stop`.
  */
 
+import { setTimeout as delay } from 'node:timers/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
@@ -106,17 +107,28 @@ await node.handle(HASH_SINK, async (stream, connection) => {
   report({ type: 'received', connection: connection.id, ...digest })
 }, { runOnLimitedConnection: true })
 
+/** `{ addr, at? }`: dials `addr`, at wall-clock time `at` (ms) when given */
 handle('dial', async (command) => {
+  if (typeof command.at === 'number') {
+    // a start agreed in advance so that two workers dial at the same moment, which is the
+    // subject of the simultaneous-dial test (both SYNs cross in flight)
+    await delay(Math.max(0, command.at - Date.now()))
+  }
   const connection = await node.dial(multiaddr(String(command.addr)))
   return { connection: describe(connection) }
 })
 
-/** `{ peer, bytes, relayed }`: a transfer over the open connection to `peer` of that kind */
+/**
+ * `{ peer, bytes, relayed, connection? }`: a transfer over the connection with id `connection`,
+ * or else over the first open connection to `peer` of that kind (relayed or direct)
+ */
 handle('send', async (command) => {
   const relayed = command.relayed === true
-  const connection = node.getConnections().find(c => c.remotePeer.toString() === command.peer && isRelayed(c) === relayed)
+  const connection = node.getConnections().find(c => command.connection == null
+    ? c.remotePeer.toString() === command.peer && isRelayed(c) === relayed
+    : c.id === command.connection)
   if (connection == null) {
-    throw new Error(`no ${relayed ? 'relayed' : 'direct'} connection to ${String(command.peer)}`)
+    throw new Error(`no ${relayed ? 'relayed' : 'direct'} connection to ${String(command.peer)} ${String(command.connection ?? '')}`)
   }
   const start = performance.now()
   const { sent, received } = await sendHashed(connection, Number(command.bytes), Math.floor(Math.random() * 2 ** 31))
