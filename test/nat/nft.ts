@@ -64,8 +64,10 @@ export function ruleset (kind: NatKind, addresses: RouterAddresses): string {
           '  }'
         ]
       : []),
-    // unsolicited datagrams to the router itself (a port nothing is mapped to) are dropped too,
-    // not answered with ICMP port-unreachable, which a dialer would take for a refusal
+    // unsolicited datagrams to the router itself (a port nothing is mapped to) are dropped too.
+    // Answered by the router's stack instead, each would leave an ICMP port-unreachable, which a
+    // dialer takes for a refusal, and a conntrack entry that makes masquerade give the host's own
+    // flow to that peer another public port (seen here: port 5000 went out as 44923)
     '  chain input {',
     '    type filter hook input priority filter;',
     '    iifname "wan" meta l4proto udp ct state new drop',
