@@ -2,7 +2,7 @@
  * One hole-punching scenario: the network (topology.ts), a relay on the public segment, and a
  * libp2p node on each host (worker.ts), started and connected to the relay. B holds a reservation
  * on the relay; both have had the relay's observation of their address confirmed (see
- * confirm-observed.ts) before the scenario is handed over. Stopping tears everything down.
+ * src/hole-punching/observed-addresses.ts) before the scenario is handed over. Stopping tears everything down.
  */
 
 import { expect } from 'aegir/chai'
@@ -107,7 +107,7 @@ export async function startBench (a: NatKind, b: NatKind, options: BenchOptions 
 
 /** Dials B through the relay from A; resolves A's report of the relayed connection */
 export async function dialRelayed (bench: Bench): Promise<ConnectionReport> {
-  // the relay by peer id alone: see circuit-over-utp.ts
+  // the relay by peer id alone: see src/hole-punching/relayed-over-utp.ts
   const dial = await bench.a.worker.request('dial', { addr: `/p2p/${bench.relayId}/p2p-circuit/p2p/${bench.b.peerId}` }, DCUTR_MS)
   const relayed = asConnection(dial.connection)
   expect(relayed.relayed, relayed.remoteAddr).to.equal(true)

@@ -9,15 +9,14 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
+import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { utp } from '../../src/index.ts'
+import { relayedOverUtp, UTP, utp, utpObservedAddresses } from '../../src/index.ts'
 import { handle, report, workerConfig } from './channel.ts'
-import { circuitRelayTransportOverUtp } from './circuit-over-utp.ts'
-import { confirmObserved } from './confirm-observed.ts'
 import { dcutrWithOutcome } from './dcutr-outcome.ts'
 import { answerDigest, HASH_SINK, sendHashed } from './hash-stream.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
@@ -75,10 +74,12 @@ const node: Libp2p = await createLibp2p({
   addresses: {
     // any relay: the reservation goes to the first peer found that offers one, the relay dialled
     // below (a listen address naming the relay by its uTP address is not understood: see
-    // circuit-over-utp.ts)
+    // src/hole-punching/relayed-over-utp.ts)
     listen: [...config.listen, ...(config.reserve === true ? ['/p2p-circuit'] : [])]
   },
-  transports: [utp(), circuitRelayTransportOverUtp()],
+  // a listen address naming the relay by its uTP address is not understood, nor is an inbound
+  // relayed connection over it without relayedOverUtp (see src/hole-punching/relayed-over-utp.ts)
+  transports: [utp(), relayedOverUtp(circuitRelayTransport())],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux(config.quiet === true ? { enableKeepAlive: false } : {})],
   connectionMonitor: { enabled: config.quiet !== true },
@@ -90,15 +91,21 @@ const node: Libp2p = await createLibp2p({
       ? {}
       : {
           dcutr: dcutrWithOutcome({}, (outcome) => { report({ type: 'dcutr', ...outcome }) }),
-          confirm: confirmObserved({
-            relay: relayId,
-            onConfirmed: (addrs) => { report({ type: 'public', addrs: addrs.map(String) }) }
-          })
+          // the relay is the only public peer here: AutoNAT could never confirm our address
+          observed: utpObservedAddresses({ trustedObservers: [relayId] })
         })
   },
   start: false
 })
 
+let publicAddrs = ''
+node.addEventListener('self:peer:update', () => {
+  const addrs = node.getMultiaddrs().filter(ma => UTP.matches(ma) && isPrivate(ma) !== true).map(String)
+  if (addrs.length > 0 && addrs.join() !== publicAddrs) {
+    publicAddrs = addrs.join()
+    report({ type: 'public', addrs })
+  }
+})
 node.addEventListener('connection:open', (evt) => { report({ type: 'connection:open', ...describe(evt.detail) }) })
 node.addEventListener('connection:close', (evt) => { report({ type: 'connection:close', ...describe(evt.detail) }) })
 

@@ -1,0 +1,81 @@
+/**
+ * Confirms the node's public uTP address as peers it trusts observe it.
+ *
+ * DCUtR tells the other peer only `addressManager.getAddresses()`, which leaves out unverified
+ * addresses; an address observed through identify stays unverified until AutoNAT confirms it with
+ * dial-backs, and behind a port-restricted or symmetric NAT (or an IPv6 firewall) those dial-backs
+ * never arrive. So a node behind such a NAT has no address to offer and hole punching never
+ * starts. This service takes the observation of trusted peers (your relays, say) as confirmation:
+ * the uTP mapping they see is the one other peers will punch to, since dials leave from the
+ * listening port. A wrong observation costs failed dials, nothing more.
+ */
+
+import { isPrivate } from '@libp2p/utils'
+import { UTP } from '../transport/matcher.ts'
+import type { IdentifyResult, Libp2pEvents, Logger, ComponentLogger, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** The part of libp2p's address manager this service uses */
+export interface ObservedAddressManager {
+  confirmObservedAddr(addr: Multiaddr): void
+}
+
+export interface UtpObservedAddressesComponents {
+  addressManager: ObservedAddressManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
+
+export interface UtpObservedAddressesInit {
+  /** peer ids (strings) whose observation of our address is trusted, such as our relays */
+  trustedObservers: string[]
+}
+
+class UtpObservedAddresses implements Startable {
+  readonly [Symbol.toStringTag] = 'libp2p-utp:observed-addresses'
+  private readonly components: UtpObservedAddressesComponents
+  private readonly trusted: Set<string>
+  private readonly log: Logger
+
+  constructor (components: UtpObservedAddressesComponents, init: UtpObservedAddressesInit) {
+    this.components = components
+    this.trusted = new Set(init.trustedObservers)
+    this.log = components.logger.forComponent('libp2p:utp:observed-addresses')
+    this.onIdentify = this.onIdentify.bind(this)
+  }
+
+  start (): void {
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+  }
+
+  stop (): void {
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+  }
+
+  private onIdentify (evt: CustomEvent<IdentifyResult>): void {
+    const { peerId, observedAddr } = evt.detail
+    if (observedAddr == null || !this.trusted.has(peerId.toString()) || !UTP.matches(observedAddr) || isPrivate(observedAddr) === true) {
+      return
+    }
+    this.log('%p observes us at %a: confirmed', peerId, observedAddr)
+    this.components.addressManager.confirmObservedAddr(observedAddr)
+  }
+}
+
+/**
+ * A libp2p service that confirms the public `/utp` address that trusted peers observe (see the
+ * module comment for why DCUtR needs it).
+ *
+ * @example
+ *
+ * ```TypeScript
+ * services: {
+ *   identify: identify(),
+ *   dcutr: dcutr(),
+ *   observed: utpObservedAddresses({ trustedObservers: [relayPeerId] })
+ * }
+ * ```
+ */
+export function utpObservedAddresses (init: UtpObservedAddressesInit): (components: UtpObservedAddressesComponents) => Startable {
+  return (components) => new UtpObservedAddresses(components, init)
+}
