@@ -99,8 +99,11 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     connection.once('confirmed', onConfirmed)
     // our own dial to this peer took it over (simultaneous open): it is that dial's to upgrade
     connection.once('claimed', () => { connection.off('confirmed', onConfirmed) })
-    // a half-open connection that times out errors before anyone upgraded it
-    connection.on('error', (err) => { this.log('half-open connection from %s:%d closed - %e', connection.remoteAddress, connection.remotePort, err) })
+    // a half-open connection that times out errors before anyone upgraded it (this listener stays:
+    // a stream must never emit 'error' with nobody listening)
+    connection.on('error', (err) => {
+      this.log('%s connection from %s:%d closed - %e', connection.confirmed ? 'accepted' : 'half-open', connection.remoteAddress, connection.remotePort, err)
+    })
   }
 
   private onConnection (connection: UtpConnection, localAddr: Multiaddr): void {
