@@ -390,14 +390,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (this.closed) {
       return
     }
-    // events can queue more work (a write in a 'data' handler): go round until quiet
-    let quiet = false
-    for (let round = 0; round < 8 && !quiet; round++) {
-      this.transmit()
-      quiet = !this.dispatchEvents()
-    }
-    if (!quiet) {
-      // still busy after eight rounds: finish on the next turn rather than starve the event loop
+    this.transmit()
+    if (this.dispatchEvents()) {
+      // what the handlers write, at once or from promise callbacks (libp2p's Yamux and Noise
+      // answer a frame in two steps), goes out on the next turn, after every microtask: in one
+      // packet that also carries the ACK, instead of an ACK and two packets
       this.scheduleFlush()
     }
     this.armTimer()
