@@ -15,10 +15,19 @@ function report (line: string): void {
   process.stdout.write(`      ${line}\n`)
 }
 
+/**
+ * Both ends of every transfer here write and read at once, and each ends its own side when it has
+ * written everything: that needs half-open streams. With the default (`allowHalfOpen: false`, as
+ * `net`), the side whose reading ends first ends its writing too, truncating what it was still
+ * sending and leaving its writer waiting for a 'drain' that never comes (seen under load, when one
+ * direction finishes well before the other).
+ */
+const HALF_OPEN = { connection: { allowHalfOpen: true } }
+
 async function pair (type: 'udp4' | 'udp6'): Promise<{ a: UtpSocket, b: UtpSocket, host: string }> {
   const host = type === 'udp4' ? '127.0.0.1' : '::1'
-  const a = new UtpSocket({ type })
-  const b = new UtpSocket({ type })
+  const a = new UtpSocket({ type, ...HALF_OPEN })
+  const b = new UtpSocket({ type, ...HALF_OPEN })
   await a.bind(0, host)
   await b.bind(0, host)
   b.listen()
@@ -90,7 +99,7 @@ describe('UtpSocket on loopback', function () {
   it('carries 200 concurrent connections of 256 KiB each way through one listening socket, which also dials out and passes raw datagrams', async () => {
     const { a, b, host } = await pair('udp4')
     // a third socket that the listening one dials while serving
-    const c = new UtpSocket()
+    const c = new UtpSocket(HALF_OPEN)
     await c.bind(0, host)
     c.listen()
     const clients: UtpSocket[] = []
@@ -108,7 +117,7 @@ describe('UtpSocket on loopback', function () {
 
       const dials = Array.from({ length: count }, async (_, i) => {
         // each client on its own socket, so each has its own port (and expected stream)
-        const s = new UtpSocket()
+        const s = new UtpSocket(HALF_OPEN)
         clients.push(s)
         await s.bind(0, host)
         const conn = await s.connect(b.address().port, host)
@@ -159,8 +168,8 @@ describe('UtpSocket on loopback', function () {
   it('keeps throughput with the kernel default UDP buffers: losses are repaired without timeouts piling up', async () => {
     const host = '127.0.0.1'
     const small = 212_992
-    const a = new UtpSocket({ udpBufferSize: small })
-    const b = new UtpSocket({ udpBufferSize: small })
+    const a = new UtpSocket({ udpBufferSize: small, ...HALF_OPEN })
+    const b = new UtpSocket({ udpBufferSize: small, ...HALF_OPEN })
     await a.bind(0, host)
     await b.bind(0, host)
     b.listen()
