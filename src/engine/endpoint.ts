@@ -64,6 +64,8 @@ export interface EndpointConnection extends HeapEntry {
   readonly remote: RemoteAddress
   readonly key: string
   halfOpen: boolean
+  /** our dial, still waiting for its SYN-ACK (indexed for crossing SYNs) */
+  dialling: boolean
   /** arbitrary owner data (the socket layer hangs its stream here) */
   owner?: unknown
 }
@@ -126,6 +128,10 @@ export class Endpoint {
    * datagram allocates nothing (a string key per datagram did)
    */
   private readonly connections = new ConnectionTable()
+  /** dials still waiting for their SYN-ACK, by remote: a crossing SYN is looked up here */
+  private readonly dialling = new RemoteIndex()
+  /** accepted connections the initiator has not confirmed yet, by remote: a dial may take one over */
+  private readonly unconfirmed = new RemoteIndex()
   private readonly heap = new DeadlineHeap<EndpointConnection>()
   private readonly dirty = new Set<EndpointConnection>()
   private readonly withEvents = new Set<EndpointConnection>()
@@ -180,13 +186,7 @@ export class Endpoint {
    * `remote` may take it over instead of sending a SYN that would cross it (simultaneous open)
    */
   unconfirmedFrom (remote: RemoteAddress): EndpointConnection | undefined {
-    for (const entry of this.connections.at(remote.address)) {
-      const conn = entry.connection
-      if (entry.remote.port === remote.port && !conn.isInitiator && !conn.isConfirmed && !conn.isClosed) {
-        return entry
-      }
-    }
-    return undefined
+    return this.unconfirmed.find(remote, isUnconfirmedAcceptor)
   }
 
   /** Opens a connection to `remote`; its SYN comes out of {@link pollTransmit} */
@@ -208,6 +208,10 @@ export class Endpoint {
         congestionController: this.makeController?.()
       })
       const entry = this.add(remote, recvId, connection)
+      if (this.simultaneousOpen) {
+        entry.dialling = true
+        this.dialling.add(entry)
+      }
       this.touch(entry)
       return entry
     }
@@ -343,18 +347,16 @@ export class Endpoint {
     const entry = this.add(remote, recvId, connection)
     entry.halfOpen = true
     this.halfOpenCount++
+    if (this.simultaneousOpen) {
+      this.unconfirmed.add(entry)
+    }
     this.touch(entry)
     return entry
   }
 
   /** Our dial to `remote` still waiting for its SYN-ACK, if any */
   private dialTowards (remote: RemoteAddress): EndpointConnection | undefined {
-    for (const entry of this.connections.at(remote.address)) {
-      if (entry.remote.port === remote.port && entry.connection.state === ConnState.SynSent) {
-        return entry
-      }
-    }
-    return undefined
+    return this.dialling.find(remote, isDialling)
   }
 
   /**
@@ -379,6 +381,8 @@ export class Endpoint {
     this.dirty.delete(dial)
     this.withEvents.delete(dial)
     this.connections.delete(dial.remote, ours.recvId)
+    dial.dialling = false
+    this.dialling.delete(dial)
     this.events.push({ type: 'merged', dial, connection: this.accept(now, remote, syn) })
     return 'handled'
   }
@@ -480,6 +484,7 @@ export class Endpoint {
       remote: { address: remote.address, port: remote.port },
       key: keyOf(remote, recvId),
       halfOpen: false,
+      dialling: false,
       deadline: Infinity,
       heapIndex: -1
     }
@@ -501,6 +506,11 @@ export class Endpoint {
     if (entry.halfOpen && (conn.isConfirmed || conn.isClosed)) {
       entry.halfOpen = false
       this.halfOpenCount--
+      this.unconfirmed.delete(entry)
+    }
+    if (entry.dialling && conn.state !== ConnState.SynSent) {
+      entry.dialling = false
+      this.dialling.delete(entry)
     }
     if (conn.hasEvents) {
       this.withEvents.add(entry)
@@ -510,6 +520,8 @@ export class Endpoint {
       this.withEvents.delete(entry)
       if (this.connections.get(entry.remote, entry.connection.recvId) === entry) {
         this.connections.delete(entry.remote, entry.connection.recvId)
+        this.dialling.delete(entry)
+        this.unconfirmed.delete(entry)
         this.rememberClosed(entry)
       }
       return
@@ -550,19 +562,68 @@ class ConnectionTable {
     }
   }
 
-  /** Connections with every port at `address` */
-  * at (address: string): IterableIterator<EndpointConnection> {
-    const byPortAndId = this.byAddress.get(address)
-    if (byPortAndId != null) {
-      yield * byPortAndId.values()
-    }
-  }
-
   * values (): IterableIterator<EndpointConnection> {
     for (const byPortAndId of this.byAddress.values()) {
       yield * byPortAndId.values()
     }
   }
+}
+
+/**
+ * A few connections per remote address and port, found without walking every connection to that
+ * address (a server may hold thousands from one address). Entries leave when they stop being what
+ * they were indexed for; lookups check anyway.
+ */
+class RemoteIndex {
+  private readonly byRemote = new Map<string, Set<EndpointConnection>>()
+
+  add (entry: EndpointConnection): void {
+    const key = remoteKey(entry.remote)
+    let set = this.byRemote.get(key)
+    if (set == null) {
+      set = new Set()
+      this.byRemote.set(key, set)
+    }
+    set.add(entry)
+  }
+
+  delete (entry: EndpointConnection): void {
+    const key = remoteKey(entry.remote)
+    const set = this.byRemote.get(key)
+    if (set?.delete(entry) === true && set.size === 0) {
+      this.byRemote.delete(key)
+    }
+  }
+
+  /** The first entry for `remote` that still `matches`; those that no longer do are dropped */
+  find (remote: RemoteAddress, matches: (entry: EndpointConnection) => boolean): EndpointConnection | undefined {
+    const key = remoteKey(remote)
+    const set = this.byRemote.get(key)
+    if (set == null) {
+      return undefined
+    }
+    for (const entry of set) {
+      if (matches(entry)) {
+        return entry
+      }
+      set.delete(entry)
+    }
+    this.byRemote.delete(key)
+    return undefined
+  }
+}
+
+function isDialling (entry: EndpointConnection): boolean {
+  return entry.connection.state === ConnState.SynSent
+}
+
+function isUnconfirmedAcceptor (entry: EndpointConnection): boolean {
+  const conn = entry.connection
+  return !conn.isInitiator && !conn.isConfirmed && !conn.isClosed
+}
+
+function remoteKey (remote: RemoteAddress): string {
+  return `${remote.address}|${remote.port}`
 }
 
 function keyOf (remote: RemoteAddress, id: number): string {
