@@ -303,11 +303,6 @@ export class Connection {
   }
 
   /** Closed, with nothing left to send: the owner may forget the connection */
-  /** Our initial sequence number (the SYN's seq_nr on the dialling side) */
-  get initialSeqNr (): number {
-    return this.isn
-  }
-
   get isDrained (): boolean {
     return this.stateValue === ConnState.Closed && !this.resetPending
   }
@@ -334,6 +329,11 @@ export class Connection {
   /** The application may still write */
   get isWritable (): boolean {
     return !this.endQueued && this.stateValue < ConnState.FinSent
+  }
+
+  /** Our initial sequence number (the SYN's seq_nr on the dialling side) */
+  get initialSeqNr (): number {
+    return this.isn
   }
 
   get congestionWindow (): number {
@@ -637,6 +637,10 @@ export class Connection {
     this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)
     this.events.push({ type: 'connected' })
     this.confirmed = true
+    // acknowledge the SYN-ACK even with nothing to send: that confirms us to the acceptor (our
+    // first data would too, but an application may wait for the other side to speak first, and a
+    // dial that merged into our SYN waits for this to prove our SYN was not forged)
+    this.ackNow = true
     return true
   }
 

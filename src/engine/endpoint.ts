@@ -189,6 +189,11 @@ export class Endpoint {
     return this.unconfirmed.find(remote, isUnconfirmedAcceptor)
   }
 
+  /** A dial took `entry` over (see {@link unconfirmedFrom}): no other dial may take it */
+  claim (entry: EndpointConnection): void {
+    this.unconfirmed.delete(entry)
+  }
+
   /** Opens a connection to `remote`; its SYN comes out of {@link pollTransmit} */
   connect (now: Instant, remote: RemoteAddress): EndpointConnection {
     const idBytes = new Uint8Array(2)
@@ -383,7 +388,10 @@ export class Endpoint {
     this.connections.delete(dial.remote, ours.recvId)
     dial.dialling = false
     this.dialling.delete(dial)
-    this.events.push({ type: 'merged', dial, connection: this.accept(now, remote, syn) })
+    const merged = this.accept(now, remote, syn)
+    // already our dial's: no other dial may take it over
+    this.unconfirmed.delete(merged)
+    this.events.push({ type: 'merged', dial, connection: merged })
     return 'handled'
   }
 

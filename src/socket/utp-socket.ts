@@ -14,7 +14,7 @@ import { isIP } from 'node:net'
 import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
-import { ConnectionRefusedError, SocketStateError } from './errors.ts'
+import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
 import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
@@ -215,13 +215,86 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     validatePort(port)
     validateHost(host, this.type)
     const remote = { address: host, port }
-    const accepted = this.simultaneousOpen ? this.endpoint.unconfirmedFrom(remote) : undefined
-    const claimed = accepted == null ? undefined : this.streams.get(accepted)
-    if (claimed != null && !claimed.destroyed) {
+    const claimed = this.claimUnconfirmed(remote)
+    if (claimed != null) {
       this.log('dial to %s:%d takes over the connection it opened to us', host, port)
-      claimed.emit('claimed')
-      return claimed
+      if (await this.proven(claimed, options.signal)) {
+        return claimed
+      }
+      // a SYN from that address that nothing followed: forged, or the peer gave up
+      this.log('the connection %s:%d opened to us closed unconfirmed: dialling', host, port)
     }
+    // a dial that merged into the peer's crossing SYN is kept only once the peer confirms it: a
+    // forged SYN could win the crossing, and then the peer answers our SYN-ACK with ST_RESET
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const conn = await this.dial(remote, options)
+      if (conn.initiator || await this.proven(conn, options.signal)) {
+        return conn
+      }
+      this.log('the connection %s:%d merged into closed unconfirmed: dialling again', host, port)
+    }
+    throw new ConnectionResetError(`connection to ${host}:${port} closed before the peer confirmed it`)
+  }
+
+  /** An accepted connection from `remote` not yet confirmed, taken over for a dial to it */
+  private claimUnconfirmed (remote: { address: string, port: number }): UtpConnection | undefined {
+    if (!this.simultaneousOpen) {
+      return undefined
+    }
+    const entry = this.endpoint.unconfirmedFrom(remote)
+    const stream = entry == null ? undefined : this.streams.get(entry)
+    if (entry == null || stream == null || stream.destroyed) {
+      return undefined
+    }
+    this.endpoint.claim(entry)
+    stream.emit('claimed')
+    return stream
+  }
+
+  /**
+   * Resolves true once the peer confirms `conn`, our accepting side of its connection (it proved
+   * it receives at its address), false if the connection closes first
+   */
+  private async proven (conn: UtpConnection, signal?: AbortSignal): Promise<boolean> {
+    if (conn.confirmed) {
+      return true
+    }
+    if (conn.destroyed) {
+      return false
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      const done = (): void => {
+        conn.off('confirmed', onConfirmed)
+        conn.off('close', onClose)
+        conn.off('error', onError)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onConfirmed = (): void => {
+        done()
+        holdErrors(conn)
+        resolve(true)
+      }
+      const onClose = (): void => { done(); resolve(false) }
+      // 'close' follows and says it
+      const onError = (): void => {}
+      const onAbort = (): void => {
+        done()
+        const err = new AbortError('dial aborted')
+        conn.on('error', () => {})
+        conn.destroy(err)
+        reject(err)
+      }
+      conn.once('confirmed', onConfirmed)
+      conn.once('close', onClose)
+      conn.on('error', onError)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** Sends a SYN (or merges with a crossing one); resolves once connected */
+  private async dial (remote: { address: string, port: number }, options: AbortOptions): Promise<UtpConnection> {
+    options.signal?.throwIfAborted()
+    const { address: host, port } = remote
     const entry = this.endpoint.connect(this.now(), remote)
     const conn = this.adopt(entry)
     this.wake(entry)
@@ -233,22 +306,16 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         conn.off('merged', onMerged)
         options.signal?.removeEventListener('abort', onAbort)
       }
-      const settle = (established: UtpConnection): void => {
-        // an error in the same turn (a reset right after the SYN-ACK) is emitted before the
-        // caller's await resumes: hold it for one turn; the caller finds the stream destroyed
-        const hold = (): void => {}
-        established.on('error', hold)
-        setImmediate(() => { established.off('error', hold) })
-        resolve(established)
-      }
       const onConnect = (): void => {
         done()
-        settle(conn)
+        holdErrors(conn)
+        resolve(conn)
       }
       const onMerged = (merged: UtpConnection): void => {
         done()
         conn.discard()
-        settle(merged)
+        holdErrors(merged)
+        resolve(merged)
       }
       const onError = (err: Error): void => { done(); reject(err) }
       const onClose = (): void => { done(); reject(new SocketStateError('connection closed before it was established')) }
@@ -438,7 +505,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         const dial = this.streams.get(ev.dial)
         this.streams.delete(ev.dial)
         const merged = this.adopt(ev.connection)
-        dial?.emit('merged', merged)
+        if (dial == null || dial.listenerCount('merged') === 0) {
+          // the dial was given up (aborted) before the merge reached it
+          merged.on('error', () => {})
+          merged.destroy(new SocketStateError('dial given up before it merged'))
+          continue
+        }
+        dial.emit('merged', merged)
         continue
       }
       const stream = this.streams.get(ev.connection)
@@ -512,6 +585,16 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       throw new SocketStateError('socket is closed')
     }
   }
+}
+
+/**
+ * An error in the same turn as the resolution (a reset right after the SYN-ACK) is emitted before
+ * the caller's await resumes: hold it for one turn; the caller finds the stream destroyed
+ */
+function holdErrors (conn: UtpConnection): void {
+  const hold = (): void => {}
+  conn.on('error', hold)
+  setImmediate(() => { conn.off('error', hold) })
 }
 
 function definedMicros (values: Record<string, number | undefined>): Partial<ConnectionConfig> {

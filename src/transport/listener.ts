@@ -95,10 +95,14 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.onConnection(connection, localAddr)
       return
     }
-    const onConfirmed = (): void => { this.onConnection(connection, localAddr) }
+    // our own dial to this peer may take it over (simultaneous open): it is that dial's to upgrade
+    const onClaimed = (): void => { connection.off('confirmed', onConfirmed) }
+    const onConfirmed = (): void => {
+      connection.off('claimed', onClaimed)
+      this.onConnection(connection, localAddr)
+    }
     connection.once('confirmed', onConfirmed)
-    // our own dial to this peer took it over (simultaneous open): it is that dial's to upgrade
-    connection.once('claimed', () => { connection.off('confirmed', onConfirmed) })
+    connection.once('claimed', onClaimed)
     // a half-open connection that times out errors before anyone upgraded it (this listener stays:
     // a stream must never emit 'error' with nobody listening)
     connection.on('error', (err) => {

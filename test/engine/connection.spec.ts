@@ -167,6 +167,8 @@ function connected (cfg = CONFIG, synAck: Partial<PacketRepr> = {}): Connection 
   send(conn, T1, { ...SEND_TEMPL, ...synAck })
   expect(drainEvents(conn)).to.deep.equal([{ type: 'connected' }])
   expect(conn.state).to.equal(ConnState.Connected)
+  // the SYN-ACK is acknowledged at once: that confirms us to the acceptor
+  expectTransmit(conn, T1, [{ type: PacketType.State, seqNr: local(1), ackNr: seqAdd(REMOTE_SEQ, -1) }])
   expectNothing(conn, T1)
   return conn
 }
@@ -695,7 +697,8 @@ describe('CONNECTED', () => {
     const visits = runTimeouts(conn, 100, () => conn.state === ConnState.Closed)
     const keepAlives = visits.flatMap(v => v.sent)
     expect(keepAlives.every(p => p.type === PacketType.State)).to.equal(true)
-    expect(keepAlives).to.have.length(4)
+    // counted from the last send, the ACK of the SYN-ACK at T1: T1 + 15, 30 and 45 s
+    expect(keepAlives).to.have.length(Math.ceil(CONFIG.idleTimeout / CONFIG.keepAliveInterval) - 1)
     expect(visits[visits.length - 1].t).to.equal(T1 + CONFIG.idleTimeout)
     expect(drainEvents(conn)).to.deep.equal([{ type: 'closed', reason: 'timed-out' }])
   })

@@ -5,18 +5,32 @@
  * DCUtR does (one side with `initiator: false`), both get a working connection.
  */
 
+import { createSocket } from 'node:dgram'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { ping } from '@libp2p/ping'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
 import { pEvent } from 'p-event'
-import { UtpSocket, utp } from '../../src/index.ts'
+import { decodePacket, encodePacket, PacketType, UtpSocket, utp } from '../../src/index.ts'
+import { waitFor } from './wait-for.ts'
 import type { UtpConnection } from '../../src/index.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
+import type { RemoteInfo, Socket } from 'node:dgram'
 
 const sockets: UtpSocket[] = []
+const raws: Socket[] = []
+
+function syn (connectionId: number, seqNr: number): Uint8Array {
+  return encodePacket({ type: PacketType.Syn, connectionId, timestamp: 0, timestampDiff: 0, wndSize: 65535, seqNr, ackNr: 0 })
+}
+
+/** Hands `socket` a datagram as if from 127.0.0.1:`port`: what an off-path attacker can forge */
+function forge (socket: UtpSocket, bytes: Uint8Array, port: number): void {
+  const rinfo: RemoteInfo = { address: '127.0.0.1', family: 'IPv4', port, size: bytes.byteLength }
+  ;(socket as any).onMessage(Buffer.from(bytes), rinfo)
+}
 const nodes: Array<Libp2p<{ ping: Ping }>> = []
 
 async function listeningSocket (): Promise<UtpSocket> {
@@ -50,6 +64,9 @@ describe('simultaneous open', () => {
   afterEach(async () => {
     await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
     await Promise.all(sockets.splice(0).map(async s => { await s.close(0) }))
+    for (const r of raws.splice(0)) {
+      r.close()
+    }
   })
 
   it('two sockets dialling each other at once get one connection, one side initiator', async () => {
@@ -86,6 +103,61 @@ describe('simultaneous open', () => {
     expect(b.connectionCount).to.equal(1)
     await carries(ab, ba, 'a to b')
     await carries(ba, ab, 'b to a')
+  })
+
+  it('a forged SYN from the peer\'s address before a dial does not ruin the dial', async () => {
+    const a = await listeningSocket()
+    const b = await listeningSocket()
+    a.on('connection', (c) => { c.on('error', () => {}) })
+    const incoming = pEvent(b, 'connection') as Promise<UtpConnection>
+    forge(a, syn(0, 0), b.address().port)
+    // the forged connection is unconfirmed: the dial takes it over, sees it reset by b, dials
+    const ab = await a.connect(b.address().port, '127.0.0.1')
+    const ba = await incoming
+    expect(ab.initiator).to.equal(true)
+    await carries(ab, ba, 'a to b')
+    await carries(ba, ab, 'b to a')
+  })
+
+  it('a forged SYN that wins the crossing with a pending dial does not kill the dial', async () => {
+    const a = await listeningSocket()
+    const b = await listeningSocket()
+    a.on('connection', (c) => { c.on('error', () => {}) })
+    const incoming = pEvent(b, 'connection') as Promise<UtpConnection>
+    const dialling = a.connect(b.address().port, '127.0.0.1')
+    // the dial's SYN is out (connect() has bound, validated and sent by the next turn)
+    await waitFor(() => a.connectionCount === 1, 1_000, 1)
+    forge(a, syn(0, 0), b.address().port)
+    const ab = await dialling
+    const ba = await incoming
+    await carries(ab, ba, 'a to b')
+    await carries(ba, ab, 'b to a')
+  })
+
+  it('a dial aborted after its merge but before the socket delivered it leaves nothing behind', async () => {
+    const a = new UtpSocket({ probeUnreachable: false })
+    sockets.push(a)
+    await a.bind(0, '127.0.0.1')
+    const peer = createSocket('udp4')
+    raws.push(peer)
+    await new Promise<void>((resolve) => { peer.bind(0, '127.0.0.1', resolve) })
+    const controller = new AbortController()
+    const dialling = a.connect(peer.address().port, '127.0.0.1', { signal: controller.signal })
+    await waitFor(() => a.connectionCount === 1, 1_000, 1)
+    // the peer's SYN (id 0) wins the crossing; the abort lands in the same turn, after the engine
+    // merged the dial and before the socket's flush delivers the merge
+    ;(a as any).dgram.on('message', () => { controller.abort() })
+    const reset = pEvent(peer, 'message', {
+      filter: (msg: Buffer) => {
+        const p = decodePacket(msg)
+        return !(p instanceof Error) && p.type === PacketType.Reset && p.connectionId === 0
+      }
+    })
+    peer.send(syn(0, 0), a.address().port, '127.0.0.1')
+    await expect(dialling).to.eventually.be.rejected.with.property('name', 'AbortError')
+    // the merged connection nobody holds is reset at once, not left open
+    await reset
+    expect(await waitFor(() => a.connectionCount === 0, 2_000)).to.equal(true)
   })
 
   it('two libp2p nodes dialling each other at once both get a working connection, one each', async () => {
