@@ -279,10 +279,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       const onError = (): void => {}
       const onAbort = (): void => {
         done()
-        const err = new AbortError('dial aborted')
-        conn.on('error', () => {})
-        conn.destroy(err)
-        reject(err)
+        reject(abortDial(conn))
       }
       conn.once('confirmed', onConfirmed)
       conn.once('close', onClose)
@@ -321,12 +318,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       const onClose = (): void => { done(); reject(new SocketStateError('connection closed before it was established')) }
       const onAbort = (): void => {
         done()
-        const err = new AbortError('dial aborted')
-        // the rejection reports it; the stream's own error event has nobody to tell
-        conn.on('error', () => {})
-        // ST_RESET: a graceful end would keep resending the SYN until the connect deadline
-        conn.destroy(err)
-        reject(err)
+        reject(abortDial(conn))
       }
       conn.once('connect', onConnect)
       conn.once('merged', onMerged)
@@ -585,6 +577,18 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       throw new SocketStateError('socket is closed')
     }
   }
+}
+
+/**
+ * Resets a connection whose dial was aborted and returns the error for the caller's rejection.
+ * ST_RESET: a graceful end would keep resending the SYN until the connect deadline.
+ */
+function abortDial (conn: UtpConnection): AbortError {
+  const err = new AbortError('dial aborted')
+  // the rejection reports it; the stream's own error event has nobody to tell
+  conn.on('error', () => {})
+  conn.destroy(err)
+  return err
 }
 
 /**
