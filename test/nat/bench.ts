@@ -6,6 +6,8 @@
  */
 
 import { expect } from 'aegir/chai'
+import { deleteStale, unsupported } from './netns.ts'
+import { note } from './note.ts'
 import { RELAY4, RELAY6, buildTopology } from './topology.ts'
 import { WorkerProcess } from './worker-process.ts'
 import type { Message } from './channel.ts'
@@ -133,4 +135,23 @@ export async function stopAllBenches (): Promise<void> {
     await Promise.all(workers.map(async w => { await w.stop() }))
     await topology.teardown()
   }))
+}
+
+/**
+ * The hooks of a spec that starts benches: skip it, saying why, where namespaces cannot be built;
+ * clear what a killed run left behind first; tear every bench down after
+ */
+export function useBenches (): void {
+  before(async function () {
+    const reason = await unsupported()
+    if (reason != null) {
+      note(`skipped: ${reason}`)
+      this.skip()
+    }
+    await deleteStale()
+  })
+
+  after(async () => {
+    await stopAllBenches()
+  })
 }

@@ -7,12 +7,11 @@
  */
 
 import { expect } from 'aegir/chai'
-import { asConnection, DCUTR_MS, dialRelayed, directConnection, PORT, startBench, stopAllBenches, stopNodes } from './bench.ts'
-import { deleteStale, unsupported } from './netns.ts'
+import { asConnection, DCUTR_MS, dialRelayed, directConnection, PORT, startBench, stopAllBenches, stopNodes, useBenches } from './bench.ts'
 import { note } from './note.ts'
 import type { Bench, ConnectionReport } from './bench.ts'
-import type { Digest } from './hash-stream.ts'
 import type { NatKind } from './nft.ts'
+import type { Digest } from '../transport/hash-stream.ts'
 
 const MiB = 1024 * 1024
 const TRANSFER_MS = 60_000
@@ -26,18 +25,7 @@ async function expectNothingEscaped (bench: Bench): Promise<void> {
 describe('NAT bench: hole punching (DCUtR over uTP, IPv6)', function () {
   this.timeout(120_000)
 
-  before(async function () {
-    const reason = await unsupported()
-    if (reason != null) {
-      note(`skipped: ${reason}`)
-      this.skip()
-    }
-    await deleteStale()
-  })
-
-  after(async () => {
-    await stopAllBenches()
-  })
+  useBenches()
 
   const pairs: Array<[NatKind, NatKind]> = [
     ['cone', 'cone'],

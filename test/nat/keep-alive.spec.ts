@@ -8,8 +8,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises'
 import { expect } from 'aegir/chai'
-import { dialRelayed, directConnection, startBench, stopAllBenches, stopNodes } from './bench.ts'
-import { deleteStale, unsupported } from './netns.ts'
+import { dialRelayed, directConnection, startBench, stopAllBenches, stopNodes, useBenches } from './bench.ts'
 import { MAPPING_TIMEOUT_S } from './nft.ts'
 import { note } from './note.ts'
 import type { ConnectionReport, Peer } from './bench.ts'
@@ -27,18 +26,7 @@ function mappingTimeouts (table: string, from: string, to: string): number[] {
 describe('NAT bench: keep-alive through NAT mappings that expire after 30 s', function () {
   this.timeout(IDLE_MS + 60_000)
 
-  before(async function () {
-    const reason = await unsupported()
-    if (reason != null) {
-      note(`skipped: ${reason}`)
-      this.skip()
-    }
-    await deleteStale()
-  })
-
-  after(async () => {
-    await stopAllBenches()
-  })
+  useBenches()
 
   it('an idle direct connection is alive after 90 s, and neither side saw it close', async () => {
     const bench = await startBench('port-restricted', 'port-restricted', { quiet: true })

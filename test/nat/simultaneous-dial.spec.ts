@@ -7,8 +7,7 @@
  */
 
 import { expect } from 'aegir/chai'
-import { asConnection, startBench, stopAllBenches, stopNodes } from './bench.ts'
-import { deleteStale, unsupported } from './netns.ts'
+import { asConnection, startBench, stopAllBenches, stopNodes, useBenches } from './bench.ts'
 import { note } from './note.ts'
 import type { ConnectionReport, Peer } from './bench.ts'
 
@@ -19,18 +18,7 @@ const START_AHEAD_MS = 500
 describe('NAT bench: simultaneous uTP dial over IPv4', function () {
   this.timeout(60_000)
 
-  before(async function () {
-    const reason = await unsupported()
-    if (reason != null) {
-      note(`skipped: ${reason}`)
-      this.skip()
-    }
-    await deleteStale()
-  })
-
-  after(async () => {
-    await stopAllBenches()
-  })
+  useBenches()
 
   it('port-restricted <-> port-restricted: both dial the other\'s public mapping at once and end with one connection each', async () => {
     const bench = await startBench('port-restricted', 'port-restricted', { family: 'ip4' })

@@ -16,9 +16,9 @@ import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { relayedOverUtp, UTP, utp, utpObservedAddresses } from '../../src/index.ts'
+import { answerDigest, HASH_SINK, sendHashed } from '../transport/hash-stream.ts'
 import { handle, report, workerConfig } from './channel.ts'
 import { dcutrWithOutcome } from './dcutr-outcome.ts'
-import { answerDigest, HASH_SINK, sendHashed } from './hash-stream.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
 export interface PeerConfig {
@@ -138,7 +138,8 @@ handle('send', async (command) => {
     throw new Error(`no ${relayed ? 'relayed' : 'direct'} connection to ${String(command.peer)} ${String(command.connection ?? '')}`)
   }
   const start = performance.now()
-  const { sent, received } = await sendHashed(connection, Number(command.bytes), Math.floor(Math.random() * 2 ** 31))
+  // a relayed connection is limited: streams on it must say they accept that
+  const { sent, received } = await sendHashed(connection, Number(command.bytes), Math.floor(Math.random() * 2 ** 31), { runOnLimitedConnection: true })
   return { connection: describe(connection), sent, received, ms: performance.now() - start }
 })
 

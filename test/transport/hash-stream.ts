@@ -5,10 +5,11 @@
 
 import { createHash } from 'node:crypto'
 import { chunkOf } from '../socket/streams.ts'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, NewStreamOptions, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export const HASH_SINK = '/libp2p-utp/nat-bench/hash-sink/1.0.0'
+/** reads everything, answers with the byte count and sha256 of what it read, closes */
+export const HASH_SINK = '/libp2p-utp/test/hash-sink/1.0.0'
 
 const CHUNK = 64 * 1024
 
@@ -40,10 +41,12 @@ export async function answerDigest (stream: Stream): Promise<Digest> {
   return digest
 }
 
-/** Sends `total` bytes (a multiple of 4) on a new {@link HASH_SINK} stream; what was sent and what the sink read */
-export async function sendHashed (connection: Connection, total: number, seed: number): Promise<{ sent: Digest, received: Digest }> {
-  // a relayed connection is limited: streams on it must say they accept that
-  const stream = await connection.newStream(HASH_SINK, { runOnLimitedConnection: true })
+/**
+ * Sends `total` reproducible bytes of `seed` over a new {@link HASH_SINK} stream with
+ * backpressure; resolves what was sent and what the sink read
+ */
+export async function sendHashed (connection: Connection, total: number, seed: number, options: NewStreamOptions = {}): Promise<{ sent: Digest, received: Digest }> {
+  const stream = await connection.newStream(HASH_SINK, options)
   const received = readDigest(stream)
   const hash = createHash('sha256')
   let index = 0

@@ -5,7 +5,6 @@
  * aborted and refused dials that leave nothing behind, and uTP beside TCP in one node.
  */
 
-import { createHash } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -18,30 +17,23 @@ import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
 import { pEvent } from 'p-event'
 import { UTP, utp } from '../../src/index.ts'
-import { chunkOf } from '../socket/streams.ts'
+import { answerDigest, HASH_SINK, sendHashed } from './hash-stream.ts'
 import type { UtpSocket, UtpTransport } from '../../src/index.ts'
 import type { Identify } from '@libp2p/identify'
-import type { Connection, Libp2p, Stream, Transport } from '@libp2p/interface'
+import type { Connection, Libp2p, Transport } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:dgram'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 const MiB = 1024 * 1024
-const CHUNK = 64 * 1024
-/** reads everything, answers with the byte count and sha256 of what it read, closes */
-const HASH_SINK = '/libp2p-utp/test/hash-sink/1.0.0'
+/** 100 streams at once exceed libp2p's default outbound stream limit */
+const STREAM = { maxOutboundStreams: 256 }
 /** first byte of a uTP ST_RESET: type 3, version 1 */
 const ST_RESET = 0x31
 /** the bound within which the other side must notice a stopped node */
 const CLOSE_BOUND_MS = 2_000
 
 type Node = Libp2p<{ identify: Identify, ping: Ping }>
-
-interface Digest {
-  bytes: number
-  sha256: string
-}
 
 interface PooledSocketView {
   socket: UtpSocket
@@ -83,58 +75,6 @@ async function createNode (listen: string[], options: { tcp?: boolean } = {}): P
     throw new Error('the uTP transport was not created')
   }
   return { node, transport: captured }
-}
-
-function update (hash: ReturnType<typeof createHash>, chunk: Uint8Array | Uint8ArrayList): number {
-  if (chunk instanceof Uint8Array) {
-    hash.update(chunk)
-    return chunk.byteLength
-  }
-  let bytes = 0
-  for (const buf of chunk) {
-    hash.update(buf)
-    bytes += buf.byteLength
-  }
-  return bytes
-}
-
-async function answerDigest (stream: Stream): Promise<void> {
-  const hash = createHash('sha256')
-  let bytes = 0
-  for await (const chunk of stream) {
-    bytes += update(hash, chunk)
-  }
-  const digest: Digest = { bytes, sha256: hash.digest('hex') }
-  stream.send(new TextEncoder().encode(JSON.stringify(digest)))
-  await stream.close()
-}
-
-async function readDigest (stream: Stream): Promise<Digest> {
-  const parts: Uint8Array[] = []
-  for await (const chunk of stream) {
-    parts.push(chunk instanceof Uint8Array ? chunk : chunk.subarray())
-  }
-  return JSON.parse(new TextDecoder().decode(Buffer.concat(parts)))
-}
-
-/**
- * Sends `total` reproducible bytes of `seed` over a {@link HASH_SINK} stream with backpressure and
- * resolves what was sent and what the other side read
- */
-async function sendHashed (connection: Connection, total: number, seed: number): Promise<{ sent: Digest, received: Digest }> {
-  const stream = await connection.newStream(HASH_SINK, { maxOutboundStreams: 256 })
-  const received = readDigest(stream)
-  const hash = createHash('sha256')
-  let index = 0
-  for (let sent = 0; sent < total; sent += CHUNK) {
-    const chunk = chunkOf(seed, index++, Math.min(CHUNK, total - sent))
-    hash.update(chunk)
-    if (!stream.send(chunk)) {
-      await stream.onDrain()
-    }
-  }
-  await stream.close()
-  return { sent: { bytes: total, sha256: hash.digest('hex') }, received: await received }
 }
 
 function udpPort (ma: Multiaddr): number {
@@ -234,7 +174,7 @@ describe('libp2p nodes over uTP', function () {
         const connection = await connect(a.node, b.node, host)
         const size = 64 * MiB
         const start = performance.now()
-        const { sent, received } = await sendHashed(connection, size, 1)
+        const { sent, received } = await sendHashed(connection, size, 1, STREAM)
         const seconds = (performance.now() - start) / 1000
         expect(received).to.deep.equal(sent)
         report(`${family}: 64 MiB in ${seconds.toFixed(2)} s, ${(size / seconds / 1e6).toFixed(1)} MB/s`)
@@ -245,7 +185,7 @@ describe('libp2p nodes over uTP', function () {
         const b = await createNode([listen])
         const connection = await connect(a.node, b.node, host)
         const start = performance.now()
-        const results = await Promise.all(Array.from({ length: 100 }, async (_, i) => sendHashed(connection, MiB, 100 + i)))
+        const results = await Promise.all(Array.from({ length: 100 }, async (_, i) => sendHashed(connection, MiB, 100 + i, STREAM)))
         const seconds = (performance.now() - start) / 1000
         for (const { sent, received } of results) {
           expect(received).to.deep.equal(sent)
@@ -363,7 +303,7 @@ describe('libp2p nodes over uTP', function () {
       expect(overUtp.id).to.not.equal(overTcp.id)
 
       // both connections carry streams at once
-      const [viaTcp, viaUtp] = await Promise.all([sendHashed(overTcp, MiB, 7), sendHashed(overUtp, MiB, 8)])
+      const [viaTcp, viaUtp] = await Promise.all([sendHashed(overTcp, MiB, 7, STREAM), sendHashed(overUtp, MiB, 8, STREAM)])
       expect(viaTcp.received).to.deep.equal(viaTcp.sent)
       expect(viaUtp.received).to.deep.equal(viaUtp.sent)
 
