@@ -21,7 +21,10 @@ export class ByteQueue {
     this.bytes += chunk.byteLength
   }
 
-  /** Removes and returns up to `max` bytes */
+  /**
+   * Removes and returns up to `max` bytes. A slice within one chunk, or across chunks that lie
+   * side by side in one buffer, is a view; any other slice across chunks is a copy.
+   */
   take (max: number): Uint8Array {
     const n = Math.min(max, this.bytes)
     const first = this.chunks[this.head]
@@ -29,6 +32,11 @@ export class ByteQueue {
     if (n <= left) {
       const out = first.subarray(this.offset, this.offset + n)
       this.advance(n)
+      return out
+    }
+    if (this.adjacentBytes(n) >= n) {
+      const out = new Uint8Array(first.buffer, first.byteOffset + this.offset, n)
+      this.skip(n)
       return out
     }
     const out = new Uint8Array(n)
@@ -60,6 +68,30 @@ export class ByteQueue {
     this.head = 0
     this.offset = 0
     this.bytes = 0
+  }
+
+  /** Bytes from the read position that are contiguous in memory, counting until `enough` */
+  private adjacentBytes (enough: number): number {
+    const first = this.chunks[this.head]
+    let bytes = first.byteLength - this.offset
+    let end = first.byteOffset + first.byteLength
+    for (let i = this.head + 1; bytes < enough && i < this.chunks.length; i++) {
+      const next = this.chunks[i]
+      if (next.buffer !== first.buffer || next.byteOffset !== end) {
+        break
+      }
+      bytes += next.byteLength
+      end += next.byteLength
+    }
+    return bytes
+  }
+
+  private skip (n: number): void {
+    while (n > 0) {
+      const step = Math.min(n, this.chunks[this.head].byteLength - this.offset)
+      this.advance(step)
+      n -= step
+    }
   }
 
   private advance (n: number): void {

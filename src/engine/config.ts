@@ -8,6 +8,14 @@ export interface ConnectionConfig {
    */
   packetSize: number
   /**
+   * Probe the path for larger datagrams than `packetSize` (RFC 8899 style, with probes that carry
+   * no data), up to `maxPacketSize` and the cap the owner gives for the path (the outgoing
+   * interface's MTU). Only between peers that both announce it in the handshake.
+   */
+  pathMtuProbing: boolean
+  /** Largest datagram path MTU probing may settle on, bytes. Range 150..65507. */
+  maxPacketSize: number
+  /**
    * Receive buffer in bytes: unread plus out-of-order data never exceeds it, and the advertised
    * window (`wnd_size`) is what is left of it.
    */
@@ -47,6 +55,8 @@ export interface ConnectionConfig {
 
 export const defaultConnectionConfig: Readonly<ConnectionConfig> = Object.freeze({
   packetSize: 1452,
+  pathMtuProbing: true,
+  maxPacketSize: 65_507,
   recvBufferSize: 1024 * 1024,
   sendBufferSize: 1024 * 1024,
   targetDelay: 100_000,
@@ -62,10 +72,12 @@ export const defaultConnectionConfig: Readonly<ConnectionConfig> = Object.freeze
   tailLossProbe: true
 })
 
-type NumericKey = Exclude<keyof ConnectionConfig, 'tailLossProbe'>
+type BooleanKey = 'tailLossProbe' | 'pathMtuProbing'
+type NumericKey = Exclude<keyof ConnectionConfig, BooleanKey>
 
 const BOUNDS: Record<NumericKey, [number, number]> = {
   packetSize: [150, 65_507],
+  maxPacketSize: [150, 65_507],
   recvBufferSize: [4096, 1 << 30],
   sendBufferSize: [1, 1 << 30],
   targetDelay: [1_000, 10_000_000],
@@ -83,11 +95,15 @@ const BOUNDS: Record<NumericKey, [number, number]> = {
 /** Fills defaults and checks every bound, throwing {@link InvalidConfigError} on the first violation */
 export function resolveConnectionConfig (init: Partial<ConnectionConfig> = {}): Readonly<ConnectionConfig> {
   const config: ConnectionConfig = { ...defaultConnectionConfig }
-  if (init.tailLossProbe !== undefined) {
-    if (typeof init.tailLossProbe !== 'boolean') {
-      throw new InvalidConfigError(`tailLossProbe must be a boolean, got ${String(init.tailLossProbe)}`)
+  for (const key of ['tailLossProbe', 'pathMtuProbing'] as const) {
+    const value = init[key]
+    if (value === undefined) {
+      continue
     }
-    config.tailLossProbe = init.tailLossProbe
+    if (typeof value !== 'boolean') {
+      throw new InvalidConfigError(`${key} must be a boolean, got ${String(value)}`)
+    }
+    config[key] = value
   }
   for (const key of Object.keys(BOUNDS) as NumericKey[]) {
     const value = init[key]

@@ -18,7 +18,8 @@
 import { ByteQueue } from './byte-queue.ts'
 import { Ledbat } from './congestion/ledbat.ts'
 import { ConnectionStateError } from './errors.ts'
-import { encodeHeader, headerSize, HEADER_SIZE, MAX_SACK_BYTES, PacketType, stringifyPacket } from './packet.ts'
+import { encodeHeader, headerSize, HEADER_SIZE, MAX_SACK_BYTES, PacketType, PathMtuKind, stringifyPacket } from './packet.ts'
+import { PathMtuSearch } from './path-mtu.ts'
 import { InsertResult, RecvBuffer } from './recv-buffer.ts'
 import { RttEstimator } from './rtt.ts'
 import { SendBuffer } from './send-buffer.ts'
@@ -27,7 +28,7 @@ import { wireTimestamp } from './time.ts'
 import { ALL_TIMERS, Timer, timerName, TimerTable } from './timer.ts'
 import type { ConnectionConfig } from './config.ts'
 import type { CongestionController } from './congestion/controller.ts'
-import type { Packet, PacketKind } from './packet.ts'
+import type { Packet, PacketKind, PathMtuExtension } from './packet.ts'
 import type { OutPacket } from './send-buffer.ts'
 import type { Duration, Instant } from './time.ts'
 
@@ -102,6 +103,8 @@ export interface ConnectionStats {
   windowCuts: number
   spuriousRetransmits: number
   tailProbes: number
+  /** path MTU probes sent */
+  mtuProbes: number
 }
 
 export interface TraceLogger {
@@ -169,7 +172,8 @@ export class Connection {
     acksSent: 0,
     windowCuts: 0,
     spuriousRetransmits: 0,
-    tailProbes: 0
+    tailProbes: 0,
+    mtuProbes: 0
   }
 
   private stateValue: ConnectionState
@@ -189,6 +193,8 @@ export class Connection {
   private lostCount = 0
   private sendOrder = 0
   private maxPayload: number
+  /** largest datagram we send now: the configured size, or what path MTU probing proved */
+  private packetSizeValue: number
   private peerWindow: number
   private endQueued = false
   private finSeq: number | undefined
@@ -244,6 +250,16 @@ export class Connection {
 
   private closeReason: CloseReason | undefined
 
+  // --- path MTU
+  /** the peer announced in the handshake that it echoes path MTU probes */
+  private peerEchoesProbes = false
+  /** an ST_STATE announcing that we answer probes is due (initiator: at once; acceptor: in reply) */
+  private announcePending = false
+  /** size of a probe from the peer to echo, or 0 */
+  private echoSize = 0
+  private mtuPhase: MtuPhaseValue = MtuPhase.Idle
+  private mtuSearch: PathMtuSearch | undefined
+
   private constructor (init: ConnectionInit, recvId: number, sendId: number, initiator: boolean, isn: number, ackNr: number, synSeq?: number) {
     this.config = init.config
     this.log = init.log ?? NOOP_LOG
@@ -254,6 +270,7 @@ export class Connection {
     this.synSeq = synSeq
     this.stateValue = initiator ? ConnState.SynSent : ConnState.SynRecv
     this.rtt = new RttEstimator(init.config.minRto, init.config.maxRto)
+    this.packetSizeValue = init.config.packetSize
     this.maxPayload = maxPayloadFor(init.config.packetSize)
     this.cc = init.congestionController ?? new Ledbat({
       mss: this.maxPayload,
@@ -329,6 +346,37 @@ export class Connection {
   /** The application may still write */
   get isWritable (): boolean {
     return !this.endQueued && this.stateValue < ConnState.FinSent
+  }
+
+  /** Largest datagram this connection sends now, bytes (path MTU probing may have raised it) */
+  get packetSize (): number {
+    return this.packetSizeValue
+  }
+
+  /**
+   * Path MTU probing wants to start and needs the largest datagram the path may carry: the owner
+   * answers with {@link setPathMtuCap}
+   */
+  get wantsPathMtuCap (): boolean {
+    return this.mtuPhase === MtuPhase.WantsCap
+  }
+
+  /**
+   * The largest datagram the path towards the peer may carry (the outgoing interface's MTU minus
+   * IP and UDP headers), or undefined when unknown: probing then stays at the configured size
+   */
+  setPathMtuCap (cap: number | undefined): void {
+    if (this.mtuPhase !== MtuPhase.WantsCap) {
+      return
+    }
+    const limit = Math.min(cap ?? 0, this.config.maxPacketSize)
+    if (limit <= this.packetSizeValue) {
+      this.mtuPhase = MtuPhase.Done
+      return
+    }
+    this.mtuSearch = new PathMtuSearch(this.packetSizeValue, limit)
+    this.mtuPhase = MtuPhase.Searching
+    this.log('path MTU: probing from %d up to %d bytes', this.packetSizeValue, limit)
   }
 
   /** Our initial sequence number (the SYN's seq_nr on the dialling side) */
@@ -458,6 +506,7 @@ export class Connection {
 
     this.peerWindow = p.wndSize
     this.processAck(now, p)
+    this.handlePathMtu(p)
 
     // processAck may have closed the connection
     if ((this.stateValue as ConnectionState) === ConnState.Closed) {
@@ -548,6 +597,12 @@ export class Connection {
         case Timer.TailProbe:
           this.onTailProbe()
           break
+        case Timer.PathMtu:
+          this.mtuSearch?.onTimeout(now)
+          if (this.mtuSearch?.done === true) {
+            this.finishMtuSearch()
+          }
+          break
         default:
           break
       }
@@ -578,6 +633,22 @@ export class Connection {
         return this.transmitPacket(now, syn)
       }
       return undefined
+    }
+    if (this.announcePending) {
+      this.announcePending = false
+      this.stats.acksSent++
+      return this.buildControl(now, PacketType.State, this.out.nxt, this.recv.ackNr, CAPABLE)
+    }
+    if (this.echoSize !== 0) {
+      const size = this.echoSize
+      this.echoSize = 0
+      return this.build(now, PacketType.State, this.out.nxt, this.recv.ackNr, EMPTY, MAX_SACK_BYTES, { kind: PathMtuKind.Echo, size })
+    }
+    if (this.mtuPhase === MtuPhase.Searching && this.stateValue !== ConnState.Linger) {
+      const probe = this.nextMtuProbe(now)
+      if (probe != null) {
+        return probe
+      }
     }
     if (this.stateValue !== ConnState.Linger) {
       const pkt = this.nextToSend(now)
@@ -633,6 +704,9 @@ export class Connection {
     }
     // SYN-ACK: BEP 29, the acceptor's data starts at the SYN-ACK's seq_nr
     this.recv.ackNr = seqAdd(p.seqNr, -1)
+    // announce path MTU probing in the ACK of the SYN-ACK, not in the SYN: libutp (as shipped in
+    // utp-native) ignores a SYN that carries an unknown extension, but only drops a bare ACK
+    this.announcePending = this.config.pathMtuProbing
     this.timers.stop(Timer.Handshake)
     this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)
     this.events.push({ type: 'connected' })
@@ -727,7 +801,7 @@ export class Connection {
       this.dupAcks = 0
       return true
     }
-    if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null) {
+    if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null && p.pathMtu == null) {
       // RFC 5681 duplicate ACK (only pure ACKs count; a SACK says more)
       if (++this.dupAcks === DUP_THRESH) {
         const first = this.out.get(this.out.una)
@@ -984,6 +1058,15 @@ export class Connection {
       return
     }
     this.probes = 0
+    if (this.packetSizeValue > this.config.packetSize && this.rtt.consecutiveBackoffs >= 1) {
+      // two timeouts in a row after probing raised the size: the path may have changed under us
+      // (RFC 8899 black hole detection). New packets go back to the configured size; those already
+      // built keep theirs, and get through only if the kernel fragments them
+      this.log('path MTU: timeouts at %d bytes, back to %d', this.packetSizeValue, this.config.packetSize)
+      this.mtuSearch?.stop()
+      this.finishMtuSearch()
+      this.applyPacketSize(this.config.packetSize)
+    }
     if (this.rtt.consecutiveBackoffs >= this.config.maxRetransmits) {
       this.close('timed-out', `no acknowledgement after ${this.rtt.consecutiveBackoffs + 1} retransmissions`)
       return
@@ -1106,6 +1189,9 @@ export class Connection {
     }
 
     const pending = this.writeQueue.length
+    if (pending > this.maxPayload) {
+      this.noteBulk()
+    }
     if (pending > 0) {
       const room = windowLimit - this.bytesInFlight
       let size = Math.min(this.maxPayload, pending)
@@ -1171,15 +1257,77 @@ export class Connection {
     }
     this.armTailProbe(now, false)
     this.stats.bytesSent += pkt.payload.byteLength
-    const sackRoom = this.config.packetSize - HEADER_SIZE - 2 - pkt.payload.byteLength
+    const sackRoom = this.packetSizeValue - HEADER_SIZE - 2 - pkt.payload.byteLength
     return this.build(now, pkt.type, pkt.seq, this.recv.ackNr, pkt.payload, Math.min(MAX_SACK_BYTES, sackRoom - (sackRoom % 4)))
   }
 
-  private buildControl (now: Instant, type: PacketKind, seq: number, ackNr = this.recv.ackNr): Transmit {
-    return this.build(now, type, seq, ackNr, EMPTY, MAX_SACK_BYTES)
+  private buildControl (now: Instant, type: PacketKind, seq: number, ackNr = this.recv.ackNr, pathMtu?: PathMtuExtension): Transmit {
+    return this.build(now, type, seq, ackNr, EMPTY, MAX_SACK_BYTES, pathMtu)
   }
 
-  private build (now: Instant, type: PacketKind, seq: number, ackNr: number, payload: Uint8Array, maxSack: number): Transmit {
+  /**
+   * The next path MTU probe, if one is due: an ST_STATE (it also acknowledges, as any) padded to
+   * the size under test. It takes no sequence number, so its loss costs nothing but itself.
+   */
+  private nextMtuProbe (now: Instant): Transmit | undefined {
+    const search = this.mtuSearch
+    if (search == null || !this.confirmed || this.stateValue > ConnState.FinSent) {
+      return undefined
+    }
+    const size = search.nextProbe(now, this.rtt.rto)
+    if (size === 0) {
+      return undefined
+    }
+    this.timers.set(Timer.PathMtu, search.deadline)
+    this.stats.mtuProbes++
+    this.log.trace('path MTU: probe %d bytes', size)
+    return this.build(now, PacketType.State, this.out.nxt, this.recv.ackNr, EMPTY, MAX_SACK_BYTES, { kind: PathMtuKind.Probe, size }, size)
+  }
+
+  private handlePathMtu (p: Packet): void {
+    const ext = p.pathMtu
+    if (ext == null || p.type !== PacketType.State) {
+      return
+    }
+    if (ext.kind === PathMtuKind.Capable && this.config.pathMtuProbing && !this.peerEchoesProbes) {
+      this.peerEchoesProbes = true
+      if (!this.isInitiator) {
+        // the initiator announced first: answer in kind
+        this.announcePending = true
+      }
+    } else if (ext.kind === PathMtuKind.Probe && this.config.pathMtuProbing && ext.size <= 65_507) {
+      // echoed at once, from pollTransmit: the prober times its wait by the RTO
+      this.echoSize = ext.size
+    } else if (ext.kind === PathMtuKind.Echo && this.mtuSearch?.onEcho(ext.size) === true) {
+      this.timers.stop(Timer.PathMtu)
+      this.log('path MTU: %d bytes get through', ext.size)
+      this.applyPacketSize(ext.size)
+      if (this.mtuSearch.done) {
+        this.finishMtuSearch()
+      }
+    }
+  }
+
+  /** Bulk data waits to be sent: worth finding out whether larger packets get through */
+  private noteBulk (): void {
+    if (this.mtuPhase === MtuPhase.Idle && this.peerEchoesProbes && this.confirmed) {
+      this.mtuPhase = MtuPhase.WantsCap
+    }
+  }
+
+  private finishMtuSearch (): void {
+    this.mtuPhase = MtuPhase.Done
+    this.timers.stop(Timer.PathMtu)
+  }
+
+  /** New packets are cut to `size`; packets already built keep their size (uTP cannot re-split them) */
+  private applyPacketSize (size: number): void {
+    this.packetSizeValue = size
+    this.maxPayload = maxPayloadFor(size)
+    this.cc.setMss(this.maxPayload)
+  }
+
+  private build (now: Instant, type: PacketKind, seq: number, ackNr: number, payload: Uint8Array, maxSack: number, pathMtu?: PathMtuExtension, padTo = 0): Transmit {
     const sackBytes = type === PacketType.Syn || type === PacketType.Reset || maxSack < 4
       ? 0
       : this.recv.writeSack(SACK_SCRATCH, maxSack)
@@ -1193,8 +1341,11 @@ export class Connection {
       seqNr: seq,
       ackNr: type === PacketType.Syn ? 0 : ackNr
     }
-    const header = new Uint8Array(headerSize(sackBytes))
-    encodeHeader(header, 0, fields, SACK_SCRATCH, sackBytes)
+    const header = new Uint8Array(headerSize(sackBytes, pathMtu != null))
+    encodeHeader(header, 0, fields, SACK_SCRATCH, sackBytes, pathMtu)
+    if (padTo > header.byteLength) {
+      payload = padding(padTo - header.byteLength)
+    }
     this.lastAdvertisedWindow = window
     this.ackNow = false
     this.unackedPackets = 0
@@ -1204,7 +1355,7 @@ export class Connection {
     }
     this.stats.packetsSent++
     if (this.log.trace.enabled === true) {
-      this.log.trace('send %s', stringifyPacket({ ...fields, sack: sackBytes > 0 ? SACK_SCRATCH.subarray(0, sackBytes) : undefined, payload }))
+      this.log.trace('send %s', stringifyPacket({ ...fields, sack: sackBytes > 0 ? SACK_SCRATCH.subarray(0, sackBytes) : undefined, pathMtu, payload }))
     }
     return { header, payload }
   }
@@ -1286,6 +1437,29 @@ export class Connection {
 }
 
 const EMPTY = new Uint8Array(0)
+const CAPABLE: PathMtuExtension = Object.freeze({ kind: PathMtuKind.Capable, size: 0 })
+
+/** Where path MTU probing stands on our sending side */
+const MtuPhase = {
+  /** not needed yet: no bulk data has waited to be sent */
+  Idle: 0,
+  /** wants the path's cap from the owner ({@link Connection.setPathMtuCap}) */
+  WantsCap: 1,
+  Searching: 2,
+  /** finished, not possible, or given up */
+  Done: 3
+} as const
+
+type MtuPhaseValue = typeof MtuPhase[keyof typeof MtuPhase]
+
+let paddingBytes: Uint8Array | undefined
+
+/** Zero bytes to pad a probe with: one shared buffer, never written after it is made */
+function padding (n: number): Uint8Array {
+  paddingBytes ??= new Uint8Array(65_507)
+  return paddingBytes.subarray(0, n)
+}
+
 /** Selective ACK mask being encoded: shared, since encoding is synchronous and copies it out */
 const SACK_SCRATCH = new Uint8Array(MAX_SACK_BYTES)
 

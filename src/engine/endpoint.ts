@@ -48,6 +48,13 @@ export interface EndpointInit {
    * peers dial each other at the same moment and needs one connection out of it.
    */
   simultaneousOpen?: boolean
+  /**
+   * Largest datagram (uTP header included) the path to `remote` may carry without IP
+   * fragmentation, as far as this host can tell (the outgoing interface's MTU minus the IP and UDP
+   * headers), or undefined when unknown. Path MTU probing never goes above it. Asked only when a
+   * connection starts probing (it has bulk data to send); without it, no connection probes.
+   */
+  pathMtuCap?(remote: RemoteAddress): number | undefined
   log?: TraceLogger
   /** per-connection logger factory */
   connectionLog?(remote: RemoteAddress, recvId: number): TraceLogger
@@ -123,6 +130,7 @@ export class Endpoint {
   private readonly log: TraceLogger
   private readonly connectionLog?: (remote: RemoteAddress, recvId: number) => TraceLogger
   private readonly makeController?: () => CongestionController
+  private readonly pathMtuCap?: (remote: RemoteAddress) => number | undefined
   /**
    * Connections by remote address, then by `port * 65536 + recv_id`: the lookup done for every
    * datagram allocates nothing (a string key per datagram did)
@@ -153,6 +161,7 @@ export class Endpoint {
     this.log = init.log ?? NOOP_LOG
     this.connectionLog = init.connectionLog
     this.makeController = init.congestionController
+    this.pathMtuCap = init.pathMtuCap
     this.maxHalfOpen = init.maxHalfOpen ?? DEFAULT_MAX_HALF_OPEN
     this.resetRate = init.resetRate ?? DEFAULT_RESET_RATE
     this.resetTokens = this.resetRate
@@ -276,6 +285,9 @@ export class Endpoint {
       return { remote: stray.remote, header: stray.bytes, payload: EMPTY }
     }
     for (const entry of this.dirty) {
+      if (entry.connection.wantsPathMtuCap) {
+        entry.connection.setPathMtuCap(this.pathMtuCap?.(entry.remote))
+      }
       const t = entry.connection.pollTransmit(now)
       if (t != null) {
         return { remote: entry.remote, header: t.header, payload: t.payload }

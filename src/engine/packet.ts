@@ -40,14 +40,42 @@ export const PacketType = {
 export type PacketKind = typeof PacketType[keyof typeof PacketType]
 
 const PACKET_TYPE_NAMES = ['ST_DATA', 'ST_FIN', 'ST_STATE', 'ST_RESET', 'ST_SYN']
+const PATH_MTU_KIND_NAMES = ['capable', 'probe', 'echo']
 
 export const VERSION = 1
 export const HEADER_SIZE = 20
 
 export const Extension = {
   None: 0,
-  SelectiveAck: 1
+  SelectiveAck: 1,
+  /**
+   * Path MTU probing (this implementation's own; other implementations skip unknown extensions,
+   * as BEP 29 asks). Body: kind (1 byte, {@link PathMtuKind}), then a datagram size (2 bytes).
+   */
+  PathMtu: 0x50
 } as const
+
+/** What a path MTU extension says */
+export const PathMtuKind = {
+  /** in a SYN or SYN-ACK: the sender answers probes */
+  Capable: 0,
+  /** this datagram is a probe of its size; answer with an echo */
+  Probe: 1,
+  /** a probe of the given size arrived whole */
+  Echo: 2
+} as const
+
+export type PathMtuKindValue = typeof PathMtuKind[keyof typeof PathMtuKind]
+
+/** The path MTU extension of a packet */
+export interface PathMtuExtension {
+  kind: PathMtuKindValue
+  /** datagram bytes: the probe's size (probe, echo); unused (0) in `Capable` */
+  size: number
+}
+
+/** Bytes the path MTU extension takes on the wire, its two-byte link included */
+export const PATH_MTU_EXT_BYTES = 2 + 3
 
 /** Byte offsets of the header fields */
 const TYPE_VER = 0
@@ -84,6 +112,8 @@ export interface Packet {
    * Undefined when the packet carried none.
    */
   sack?: Uint8Array
+  /** path MTU extension, when the packet carried one */
+  pathMtu?: PathMtuExtension
   /** data after the header and extensions; a view into the decoded buffer */
   payload: Uint8Array
 }
@@ -119,6 +149,7 @@ export function decodePacket (bytes: Uint8Array): Packet | InvalidPacketError {
   }
 
   let sack: Uint8Array | undefined
+  let pathMtu: PathMtuExtension | undefined
   let ext = bytes[EXTENSION]
   let offset = HEADER_SIZE
   let links = 0
@@ -137,6 +168,8 @@ export function decodePacket (bytes: Uint8Array): Packet | InvalidPacketError {
     }
     if (ext === Extension.SelectiveAck && sack == null && extLen > 0) {
       sack = bytes.subarray(start, start + extLen)
+    } else if (ext === Extension.PathMtu && extLen >= 3 && bytes[start] <= PathMtuKind.Echo) {
+      pathMtu = { kind: bytes[start] as PathMtuKindValue, size: (bytes[start + 1] << 8) | bytes[start + 2] }
     }
     offset = start + extLen
     ext = next
@@ -151,6 +184,7 @@ export function decodePacket (bytes: Uint8Array): Packet | InvalidPacketError {
     seqNr: (bytes[SEQ_NR] << 8) | bytes[SEQ_NR + 1],
     ackNr: (bytes[ACK_NR] << 8) | bytes[ACK_NR + 1],
     sack,
+    pathMtu,
     payload: offset === len ? EMPTY : bytes.subarray(offset)
   }
 }
@@ -166,22 +200,27 @@ export interface HeaderFields {
   ackNr: number
 }
 
-/** Bytes a header takes with a selective ACK of `sackBytes` bytes (0 for none) */
-export function headerSize (sackBytes: number): number {
-  return sackBytes === 0 ? HEADER_SIZE : HEADER_SIZE + 2 + sackBytes
+/** Bytes a header takes with a selective ACK of `sackBytes` bytes (0 for none) and maybe a path MTU extension */
+export function headerSize (sackBytes: number, pathMtu = false): number {
+  return (sackBytes === 0 ? HEADER_SIZE : HEADER_SIZE + 2 + sackBytes) + (pathMtu ? PATH_MTU_EXT_BYTES : 0)
 }
 
 /**
  * Writes a header into `out` at `offset` without allocating. `sackBytes` of `sack` are written
  * as the selective ACK extension; callers pass a multiple of 4 (BEP 29). A `sackBytes` longer than
- * `sack` or than 255 is ignored rather than written half-filled. Returns the bytes written.
+ * `sack` or than 255 is ignored rather than written half-filled. A path MTU extension follows
+ * when given. Returns the bytes written.
  */
-export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, sack?: Uint8Array, sackBytes = 0): number {
+export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, sack?: Uint8Array, sackBytes = 0, pathMtu?: PathMtuExtension): number {
   if (sack == null || sackBytes > sack.byteLength || sackBytes > 255) {
     sackBytes = 0
   }
   out[offset + TYPE_VER] = (h.type << 4) | VERSION
-  out[offset + EXTENSION] = sackBytes > 0 ? Extension.SelectiveAck : Extension.None
+  let first: number = pathMtu != null ? Extension.PathMtu : Extension.None
+  if (sackBytes > 0) {
+    first = Extension.SelectiveAck
+  }
+  out[offset + EXTENSION] = first
   out[offset + CONNECTION_ID] = h.connectionId >> 8
   out[offset + CONNECTION_ID + 1] = h.connectionId
   writeU32(out, offset + TIMESTAMP, h.timestamp)
@@ -191,33 +230,45 @@ export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, 
   out[offset + SEQ_NR + 1] = h.seqNr
   out[offset + ACK_NR] = h.ackNr >> 8
   out[offset + ACK_NR + 1] = h.ackNr
-  if (sackBytes === 0 || sack == null) {
-    return HEADER_SIZE
+  let at = offset + HEADER_SIZE
+  if (sackBytes > 0 && sack != null) {
+    out[at] = pathMtu != null ? Extension.PathMtu : Extension.None
+    out[at + 1] = sackBytes
+    out.set(sack.subarray(0, sackBytes), at + 2)
+    at += 2 + sackBytes
   }
-  out[offset + HEADER_SIZE] = Extension.None
-  out[offset + HEADER_SIZE + 1] = sackBytes
-  out.set(sack.subarray(0, sackBytes), offset + HEADER_SIZE + 2)
-  return HEADER_SIZE + 2 + sackBytes
+  if (pathMtu != null) {
+    out[at] = Extension.None
+    out[at + 1] = 3
+    out[at + 2] = pathMtu.kind
+    out[at + 3] = pathMtu.size >> 8
+    out[at + 4] = pathMtu.size
+    at += PATH_MTU_EXT_BYTES
+  }
+  return at - offset
 }
 
 /** Encodes a whole packet into a new buffer (for tests and tools; the hot path uses {@link encodeHeader}) */
-export function encodePacket (p: HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }): Uint8Array {
+export function encodePacket (p: HeaderFields & { sack?: Uint8Array, pathMtu?: PathMtuExtension, payload?: Uint8Array }): Uint8Array {
   const sackBytes = p.sack?.byteLength ?? 0
   const payload = p.payload ?? EMPTY
-  const out = new Uint8Array(headerSize(sackBytes) + payload.byteLength)
-  const n = encodeHeader(out, 0, p, p.sack, sackBytes)
+  const out = new Uint8Array(headerSize(sackBytes, p.pathMtu != null) + payload.byteLength)
+  const n = encodeHeader(out, 0, p, p.sack, sackBytes, p.pathMtu)
   out.set(payload, n)
   return out
 }
 
 /** One-line description of a packet for logs and test names */
-export function stringifyPacket (p: Packet | HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }): string {
+export function stringifyPacket (p: Packet | HeaderFields & { sack?: Uint8Array, pathMtu?: PathMtuExtension, payload?: Uint8Array }): string {
   let s = `type=${packetTypeName(p.type)} id=${p.connectionId} seq=${p.seqNr} ack=${p.ackNr} wnd=${p.wndSize}`
   if (p.payload != null && p.payload.byteLength > 0) {
     s += ` len=${p.payload.byteLength}`
   }
   if (p.sack != null) {
     s += ` sack=${Array.from(p.sack, b => b.toString(2).padStart(8, '0').split('').reverse().join('')).join('')}`
+  }
+  if (p.pathMtu != null) {
+    s += ` pmtu=${PATH_MTU_KIND_NAMES[p.pathMtu.kind]}:${p.pathMtu.size}`
   }
   return s
 }

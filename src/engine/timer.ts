@@ -19,12 +19,14 @@ export const Timer = {
   /** When a packet overtaken by later ones has waited out the reordering window (RACK) */
   Reorder: 7,
   /** When to probe a silent tail: data in flight and no ACK progress for about two RTTs (RFC 8985 TLP) */
-  TailProbe: 8
+  TailProbe: 8,
+  /** When a path MTU probe that got no echo counts as lost */
+  PathMtu: 9
 } as const
 
 export type TimerId = typeof Timer[keyof typeof Timer]
 
-const TIMER_NAMES = ['retransmit', 'delayed-ack', 'keep-alive', 'idle', 'linger', 'handshake', 'window-probe', 'reorder', 'tail-probe']
+const TIMER_NAMES = ['retransmit', 'delayed-ack', 'keep-alive', 'idle', 'linger', 'handshake', 'window-probe', 'reorder', 'tail-probe', 'path-mtu']
 const TIMER_COUNT = TIMER_NAMES.length
 
 export function timerName (timer: TimerId): string {
@@ -73,4 +75,4 @@ export class TimerTable {
   }
 }
 
-export const ALL_TIMERS: readonly TimerId[] = [0, 1, 2, 3, 4, 5, 6, 7, 8]
+export const ALL_TIMERS: readonly TimerId[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]

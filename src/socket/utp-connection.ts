@@ -5,6 +5,8 @@ import type { EndpointConnection } from '../engine/endpoint.ts'
 
 /** Largest buffer handed to the reader at once, bytes */
 const PUSH_BYTES = 64 * 1024
+/** A received packet at least this big is handed over as it is: joining it to others would cost a copy for little gain */
+const PUSH_ALONE_BYTES = 8 * 1024
 
 /** What a connection needs from the socket that carries it */
 export interface ConnectionCarrier {
@@ -12,6 +14,8 @@ export interface ConnectionCarrier {
   now(): number
   /** the connection may have packets to send or a new deadline */
   wake(entry: EndpointConnection): void
+  /** a copy of written bytes that the engine may keep until they are acknowledged */
+  copyForSend(chunk: Uint8Array): Uint8Array
 }
 
 export interface UtpConnectionOptions {
@@ -84,6 +88,11 @@ export class UtpConnection extends Duplex {
     return srtt == null ? undefined : srtt / 1000
   }
 
+  /** Largest datagram the connection sends now, bytes: the configured size, or what path MTU probing proved */
+  get packetSize (): number {
+    return this.entry.connection.packetSize
+  }
+
   /** Protocol counters of the connection */
   get stats (): typeof this.entry.connection.stats {
     return this.entry.connection.stats
@@ -95,7 +104,7 @@ export class UtpConnection extends Duplex {
     try {
       // the engine keeps what it is given until the peer acknowledges it, long after this
       // callback; a copy lets the caller reuse its buffer, as it may with a TCP socket
-      more = conn.write(this.carrier.now(), Uint8Array.prototype.slice.call(chunk))
+      more = conn.write(this.carrier.now(), this.carrier.copyForSend(chunk))
     } catch (err: any) {
       callback(err)
       return
@@ -231,7 +240,7 @@ export class UtpConnection extends Duplex {
   private gather (now: number): Uint8Array {
     const conn = this.entry.connection
     const first = conn.read(now) as Uint8Array
-    if (conn.readableLength === 0 || first.byteLength >= PUSH_BYTES) {
+    if (conn.readableLength === 0 || first.byteLength >= PUSH_ALONE_BYTES) {
       return first
     }
     const chunks = [first]

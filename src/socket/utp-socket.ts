@@ -15,6 +15,8 @@ import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
 import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
+import { PathMtuCaps } from './path-mtu-cap.ts'
+import { SendSlab } from './send-slab.ts'
 import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
@@ -33,6 +35,15 @@ export interface UtpSocketOptions {
   udpBufferSize?: number
   /** largest datagram sent, bytes (default 1452: fits a 1500-byte MTU over IPv6 and IPv4) */
   packetSize?: number
+  /**
+   * Path MTU probing (default true): a connection with bulk data to send probes for larger
+   * datagrams, with probes that carry no data, up to the outgoing interface's MTU (65,507 bytes
+   * over loopback) and `maxPacketSize`. Only between peers that both announce it (this
+   * implementation); other peers never see a probe. Off, every datagram stays within `packetSize`.
+   */
+  pathMtuProbing?: boolean
+  /** largest datagram path MTU probing may settle on, bytes (default 65,507) */
+  maxPacketSize?: number
   /** per-connection receive buffer, bytes (default 1 MiB) */
   recvBufferSize?: number
   /** per-connection send buffer, bytes (default 1 MiB) */
@@ -110,6 +121,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   /** datagrams handed to `dgram.send()` whose callback has not run yet */
   private sendsInFlight = 0
   private onSendsDone: (() => void) | undefined
+  private readonly sendSlab = new SendSlab()
 
   constructor (options: UtpSocketOptions = {}) {
     super()
@@ -119,10 +131,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
     this.probe = options.probeUnreachable ?? true
     this.simultaneousOpen = options.simultaneousOpen ?? true
+    const caps = new PathMtuCaps()
     this.endpoint = new Endpoint({
       randomBytes: (buf) => { randomFillSync(buf) },
       maxHalfOpen: options.maxHalfOpen,
       simultaneousOpen: this.simultaneousOpen,
+      pathMtuCap: (remote) => caps.capFor(remote.address),
       log: this.log,
       // a scoped logger costs about 2.6 KiB per connection: only when logging is on
       connectionLog: (remote, recvId) => this.log.enabled ? this.log.newScope(`${remote.address}:${remote.port}#${recvId}`) : this.log,
@@ -135,6 +149,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
           keepAliveInterval: options.keepAliveInterval
         }),
         ...(options.packetSize != null ? { packetSize: options.packetSize } : {}),
+        ...(options.pathMtuProbing != null ? { pathMtuProbing: options.pathMtuProbing } : {}),
+        ...(options.maxPacketSize != null ? { maxPacketSize: options.maxPacketSize } : {}),
         ...(options.recvBufferSize != null ? { recvBufferSize: options.recvBufferSize } : {}),
         ...(options.sendBufferSize != null ? { sendBufferSize: options.sendBufferSize } : {})
       }
@@ -409,6 +425,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   wake (entry: EndpointConnection): void {
     this.endpoint.wake(entry)
     this.scheduleFlush()
+  }
+
+  copyForSend (chunk: Uint8Array): Uint8Array {
+    return this.sendSlab.copy(chunk)
   }
 
   // -------------------------------------------------------------

@@ -63,7 +63,7 @@ export class Ledbat implements CongestionController {
   private ssthresh = Infinity
   private readonly targetDelay: Duration
   private readonly gain: number
-  private readonly maxWindow: number
+  private maxWindow: number
   private readonly ourDelay = new DelayHistory()
   private readonly theirDelay = new DelayHistory()
   private lastQueuingDelay: Duration = 0
@@ -96,6 +96,8 @@ export class Ledbat implements CongestionController {
   }
 
   setMss (mss: number): void {
+    // the window's ceiling is a number of packets (the send buffer's capacity)
+    this.maxWindow = this.maxWindow / this.mss * mss
     this.mss = mss
     this.cwnd = Math.max(this.cwnd, MIN_CWND_PACKETS * mss)
   }
