@@ -21,7 +21,7 @@ import { utpRaw } from './rows/utp-raw.ts'
 import type { Line } from './lib/line.ts'
 import type { TransferOutcome } from './rows/transfer.ts'
 
-export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-quic', 'connect', 'rtt', 'many', 'cpu']
+export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-quic', 'utp-raw-loopback', 'libp2p-utp-loopback', 'connect', 'rtt', 'many', 'cpu']
 
 const options = parseOptions(process.argv.slice(2))
 const unknown = options.only.filter(r => !ROWS.includes(r))
@@ -69,6 +69,9 @@ const p2pUtp = await step('libp2p-utp', async () => libp2pBulk('utp', options), 
 const p2pTcp = await step('libp2p-tcp', async () => libp2pBulk('tcp', options), transferLine, 'MB/s')
 // quic rows install @chainsafe/libp2p-quic on first use, or print `not measured` with the reason
 await step('libp2p-quic', async () => libp2pBulk('quic', options), transferLine, 'MB/s')
+// the separate loopback-MTU rows: path MTU probing lets uTP use datagrams up to 65,507 bytes
+const utpLoopback = await step('utp-raw-loopback', async () => utpRaw(options, true), transferLine, 'MB/s')
+const p2pUtpLoopback = await step('libp2p-utp-loopback', async () => libp2pBulk('utp', options, true), transferLine, 'MB/s')
 for (const transport of ['utp', 'tcp', 'quic'] as const) {
   await step('connect', async () => connect(transport, options), l => [l], 'ms')
 }
@@ -78,7 +81,9 @@ for (const transport of ['utp', 'tcp', 'quic'] as const) {
 await step('many', async () => many(options), l => l, 'KiB')
 await step('cpu', async () => cpu([
   { key: 'utp-raw', label: 'utp raw', outcome: utp, reference: { label: 'libutp raw', outcome: libutp } },
-  { key: 'libp2p-utp', label: 'libp2p utp', outcome: p2pUtp, reference: { label: 'libp2p tcp', outcome: p2pTcp } }
+  { key: 'libp2p-utp', label: 'libp2p utp', outcome: p2pUtp, reference: { label: 'libp2p tcp', outcome: p2pTcp } },
+  { key: 'utp-raw-loopback', label: 'utp raw, loopback MTU', outcome: utpLoopback, reference: { label: 'libutp raw', outcome: libutp } },
+  { key: 'libp2p-utp-loopback', label: 'libp2p utp, loopback MTU', outcome: p2pUtpLoopback, reference: { label: 'libp2p tcp', outcome: p2pTcp } }
 ]), l => l, 's/GiB')
 
 const targets = evaluateTargets(lines)

@@ -26,18 +26,19 @@ const LISTEN_ADDRESS: Record<Libp2pTransport, string> = {
   quic: '/ip4/127.0.0.1/udp/0/quic-v1'
 }
 
-async function transportFactory (transport: Libp2pTransport): Promise<TransportFactory> {
+async function transportFactory (transport: Libp2pTransport, loopbackMtu: boolean): Promise<TransportFactory> {
   if (transport === 'quic') {
     // installed on demand outside the project's lockfile (quic-install.ts)
     return (await loadQuic()).quic()
   }
-  return transport === 'utp' ? utp() : tcp()
+  // headline rows keep to 1500-byte-MTU packets; the loopback-MTU row lets probing go up to 64 KiB
+  return transport === 'utp' ? utp({ pathMtuProbing: loopbackMtu }) : tcp()
 }
 
-export async function createBenchNode (transport: Libp2pTransport): Promise<Libp2p> {
+export async function createBenchNode (transport: Libp2pTransport, loopbackMtu = false): Promise<Libp2p> {
   return createLibp2p({
     addresses: { listen: [LISTEN_ADDRESS[transport]] },
-    transports: [await transportFactory(transport)],
+    transports: [await transportFactory(transport, loopbackMtu)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {

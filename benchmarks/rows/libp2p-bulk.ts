@@ -22,10 +22,14 @@ function note (transport: Libp2pTransport, options: BenchOptions): string {
   return notes[transport]
 }
 
-export async function libp2pBulk (transport: Libp2pTransport, options: BenchOptions): Promise<TransferOutcome> {
+/**
+ * `loopbackMtu`: the separate loopback-MTU row, uTP with path MTU probing on (datagrams up to
+ * 65,507 bytes); the headline rows keep to packets that fit a 1500-byte MTU
+ */
+export async function libp2pBulk (transport: Libp2pTransport, options: BenchOptions, loopbackMtu = false): Promise<TransferOutcome> {
   const total = options.transferBytes
-  const key = `libp2p-${transport}`
-  const label = `libp2p ${transport} (${total / MiB} MiB)`
+  const key = `libp2p-${transport}${loopbackMtu ? '-loopback' : ''}`
+  const label = `libp2p ${transport}${loopbackMtu ? ', loopback MTU' : ''} (${total / MiB} MiB)`
   const missing = transport === 'quic' ? await quicMissing() : undefined
   if (missing != null) {
     return { line: notMeasured(key, label, 'MB/s', missing), runs: { ok: [], failures: [] } }
@@ -33,8 +37,8 @@ export async function libp2pBulk (transport: Libp2pTransport, options: BenchOpti
   return transfer({
     key,
     label,
-    receiver: { script: 'libp2p-server', args: { transport } },
-    sender: (ready) => ({ script: 'libp2p-bulk-client', args: { transport, addr: ready.addr, total } }),
-    note: () => note(transport, options)
+    receiver: { script: 'libp2p-server', args: { transport, loopbackMtu } },
+    sender: (ready) => ({ script: 'libp2p-bulk-client', args: { transport, addr: ready.addr, total, loopbackMtu } }),
+    note: () => loopbackMtu ? '+ Noise + Yamux, path MTU probing up to 65,507 B datagrams' : note(transport, options)
   }, options)
 }

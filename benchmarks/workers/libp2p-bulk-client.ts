@@ -15,11 +15,12 @@ interface Args {
   transport: Libp2pTransport
   addr: string
   total: number
+  loopbackMtu?: boolean
 }
 
 runWorker(async () => {
-  const { transport, addr, total } = workerArgs<Args>()
-  const node = await createBenchNode(transport)
+  const { transport, addr, total, loopbackMtu } = workerArgs<Args>()
+  const node = await createBenchNode(transport, loopbackMtu)
   const stream = await node.dialProtocol(multiaddr(addr), BULK_PROTOCOL)
   const answer = (async () => {
     for await (const chunk of stream) {

@@ -11,11 +11,13 @@ import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 
 interface Args {
   transport: Libp2pTransport
+  /** uTP with path MTU probing (up to loopback's MTU) */
+  loopbackMtu?: boolean
 }
 
 runWorker(async () => {
-  const { transport } = workerArgs<Args>()
-  const node = await createBenchNode(transport)
+  const { transport, loopbackMtu } = workerArgs<Args>()
+  const node = await createBenchNode(transport, loopbackMtu)
   await node.handle(BULK_PROTOCOL, async (stream) => {
     const cpuStart = cpuSeconds()
     let bytes = 0

@@ -10,11 +10,12 @@ import type { UtpConnection } from '../../src/index.ts'
 
 interface Args {
   packetSize: number
+  pathMtuProbing: boolean
 }
 
 runWorker(async () => {
-  const { packetSize } = workerArgs<Args>()
-  const socket = new UtpSocket({ packetSize })
+  const { packetSize, pathMtuProbing } = workerArgs<Args>()
+  const socket = new UtpSocket({ packetSize, pathMtuProbing })
   await socket.bind(0, '127.0.0.1')
   socket.listen()
   const accepted = new Promise<UtpConnection>((resolve) => { socket.once('connection', resolve) })

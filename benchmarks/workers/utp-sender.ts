@@ -13,14 +13,15 @@ interface Args {
   port: number
   total: number
   packetSize: number
+  pathMtuProbing: boolean
 }
 
 runWorker(async () => {
-  const { port, total, packetSize } = workerArgs<Args>()
-  const socket = new UtpSocket({ packetSize })
+  const { port, total, packetSize, pathMtuProbing } = workerArgs<Args>()
+  const socket = new UtpSocket({ packetSize, pathMtuProbing })
   await socket.bind(0, '127.0.0.1')
   const conn = await socket.connect(port, '127.0.0.1')
   const result = await sendAll(conn, makeChunk(), total)
-  report({ type: 'done', ...result, packetSize, stats: { ...conn.stats } })
+  report({ type: 'done', ...result, packetSize, finalPacketSize: conn.packetSize, stats: { ...conn.stats } })
   await socket.close()
 })
