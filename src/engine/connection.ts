@@ -211,7 +211,6 @@ export class Connection {
   private reorderWindow = 0
   /** first packet of the loss that caused the latest window cut, to undo the cut if it proves spurious */
   private lastCutSeq: number | undefined
-  private readonly ackScratch = { bytes: 0, rttSample: -1, newestOrder: -1, newestSentAt: 0, spurious: false, undo: false }
   private cwndLimited = false
   private writeBlocked = false
   private probeAllowed = false
@@ -721,7 +720,7 @@ export class Connection {
   // ---------------------------------------------------------------- acknowledgements
 
   private processAck (now: Instant, p: Packet): void {
-    const ack = this.ackScratch
+    const ack = ACK_SCRATCH
     ack.bytes = 0
     ack.rttSample = -1
     ack.newestOrder = -1
@@ -855,7 +854,7 @@ export class Connection {
 
   /** Accounts one packet newly acknowledged (cumulatively or selectively) */
   private noteAcked (now: Instant, pkt: OutPacket): void {
-    const ack = this.ackScratch
+    const ack = ACK_SCRATCH
     ack.bytes += pkt.payload.byteLength
     if (pkt.transmissions !== 1) {
       // an ACK sooner than any round trip after the retransmission answers the original: the
@@ -1437,6 +1436,11 @@ export class Connection {
 }
 
 const EMPTY = new Uint8Array(0)
+/**
+ * What one ACK acknowledged, filled while it is processed: shared by every connection (processing
+ * is synchronous and never nested), since one object per connection costs memory per connection
+ */
+const ACK_SCRATCH = { bytes: 0, rttSample: -1, newestOrder: -1, newestSentAt: 0, spurious: false, undo: false }
 const CAPABLE: PathMtuExtension = Object.freeze({ kind: PathMtuKind.Capable, size: 0 })
 
 /** Where path MTU probing stands on our sending side */
