@@ -1057,10 +1057,11 @@ export class Connection {
       return
     }
     this.probes = 0
-    if (this.packetSizeValue > this.config.packetSize && this.rtt.consecutiveBackoffs >= 1) {
-      // two timeouts in a row after probing raised the size: the path may have changed under us
-      // (RFC 8899 black hole detection). New packets go back to the configured size; those already
-      // built keep theirs, and get through only if the kernel fragments them
+    if (this.rtt.consecutiveBackoffs >= 1 && first.payload.byteLength > maxPayloadFor(this.config.packetSize)) {
+      // a packet larger than the configured size timed out twice in a row: the path may have
+      // changed under us (RFC 8899 black hole detection). New packets go back to the configured
+      // size; those already built keep theirs (uTP cannot re-split them) and get through only if
+      // the kernel fragments them
       this.log('path MTU: timeouts at %d bytes, back to %d', this.packetSizeValue, this.config.packetSize)
       this.mtuSearch?.stop()
       this.finishMtuSearch()
@@ -1294,8 +1295,8 @@ export class Connection {
         // the initiator announced first: answer in kind
         this.announcePending = true
       }
-    } else if (ext.kind === PathMtuKind.Probe && this.config.pathMtuProbing && ext.size <= 65_507) {
-      // echoed at once, from pollTransmit: the prober times its wait by the RTO
+    } else if (ext.kind === PathMtuKind.Probe && this.config.pathMtuProbing && ext.size === headerSize(p.sack?.byteLength ?? 0, true) + p.payload.byteLength) {
+      // echoed (at once, from pollTransmit) only when the datagram really was that long
       this.echoSize = ext.size
     } else if (ext.kind === PathMtuKind.Echo && this.mtuSearch?.onEcho(ext.size) === true) {
       this.timers.stop(Timer.PathMtu)

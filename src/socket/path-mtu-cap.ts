@@ -62,7 +62,8 @@ export class PathMtuCaps {
       if (!matches) {
         continue
       }
-      const mtu = this.readMtu(name)
+      // an IPv4 alias (eth0:1) has the MTU of its device
+      const mtu = this.readMtu(name.split(':')[0])
       if (mtu == null) {
         // one interface we cannot read could be the one the datagram leaves by
         return undefined

@@ -1,0 +1,283 @@
+/**
+ * The send queue's slicing: a slice within one chunk, or across chunks that lie side by side in
+ * one buffer, is a view of the written memory; any other slice is a copy. And the socket's send
+ * slab, which makes consecutive writes lie side by side. A view is told from a copy by its
+ * `.buffer`.
+ */
+
+import { expect } from 'aegir/chai'
+import { ByteQueue } from '../../src/engine/byte-queue.ts'
+import { SendSlab } from '../../src/socket/send-slab.ts'
+import { Prng } from '../sim/prng.ts'
+import { concatBytes, streamBytes } from './helpers.ts'
+
+const KiB = 1024
+
+/** Default seed of the randomised test; BYTE_QUEUE_SEED=<n> explores another */
+const SEED = ((): number => {
+  const env = process.env.BYTE_QUEUE_SEED
+  return env == null || env === '' ? 0xb17e_0001 : Number.parseInt(env, 10) >>> 0
+})()
+
+function queueOf (...chunks: Uint8Array[]): ByteQueue {
+  const q = new ByteQueue()
+  for (const c of chunks) {
+    q.push(c)
+  }
+  return q
+}
+
+describe('ByteQueue.take', () => {
+  const memory = streamBytes(1, 1000)
+
+  it('returns a view for a slice within one chunk', () => {
+    const q = queueOf(memory.subarray(100, 400))
+    const out = q.take(50)
+    expect(out.buffer).to.equal(memory.buffer)
+    expect(out.byteOffset).to.equal(memory.byteOffset + 100)
+    expect(Array.from(out)).to.deep.equal(Array.from(memory.subarray(100, 150)))
+    expect(q.length).to.equal(250)
+  })
+
+  it('returns a view for a slice across chunks that lie side by side in one buffer', () => {
+    const q = queueOf(memory.subarray(0, 100), memory.subarray(100, 250), memory.subarray(250, 300))
+    const out = q.take(280)
+    expect(out.buffer).to.equal(memory.buffer)
+    expect(out.byteOffset).to.equal(memory.byteOffset)
+    expect(out.byteLength).to.equal(280)
+    expect(Array.from(out)).to.deep.equal(Array.from(memory.subarray(0, 280)))
+    // the rest is the tail of the third chunk, still a view
+    expect(q.length).to.equal(20)
+    const rest = q.take(100)
+    expect(rest.buffer).to.equal(memory.buffer)
+    expect(rest.byteOffset).to.equal(memory.byteOffset + 280)
+    expect(Array.from(rest)).to.deep.equal(Array.from(memory.subarray(280, 300)))
+    expect(q.length).to.equal(0)
+  })
+
+  it('starts the view where the last slice left off inside the first chunk', () => {
+    const q = queueOf(memory.subarray(0, 100), memory.subarray(100, 200))
+    expect(q.take(30).byteOffset).to.equal(memory.byteOffset)
+    const out = q.take(120)
+    expect(out.buffer).to.equal(memory.buffer)
+    expect(out.byteOffset).to.equal(memory.byteOffset + 30)
+    expect(Array.from(out)).to.deep.equal(Array.from(memory.subarray(30, 150)))
+    expect(Array.from(q.take(1000))).to.deep.equal(Array.from(memory.subarray(150, 200)))
+  })
+
+  it('copies a slice across chunks with a gap between them', () => {
+    const q = queueOf(memory.subarray(0, 100), memory.subarray(101, 200))
+    const out = q.take(150)
+    expect(out.buffer).to.not.equal(memory.buffer)
+    expect(Array.from(out)).to.deep.equal([...memory.subarray(0, 100), ...memory.subarray(101, 151)])
+  })
+
+  it('copies a slice across chunks of different buffers', () => {
+    const other = streamBytes(2, 100)
+    const q = queueOf(memory.subarray(0, 100), other)
+    const out = q.take(150)
+    expect(out.buffer).to.not.equal(memory.buffer)
+    expect(out.buffer).to.not.equal(other.buffer)
+    expect(Array.from(out)).to.deep.equal([...memory.subarray(0, 100), ...other.subarray(0, 50)])
+  })
+
+  it('copies a slice across chunks of one buffer pushed out of memory order', () => {
+    const q = queueOf(memory.subarray(100, 200), memory.subarray(0, 100))
+    const out = q.take(200)
+    expect(out.buffer).to.not.equal(memory.buffer)
+    expect(Array.from(out)).to.deep.equal([...memory.subarray(100, 200), ...memory.subarray(0, 100)])
+  })
+
+  it('views as far as chunks are adjacent and copies a slice that goes past them', () => {
+    const other = streamBytes(3, 100)
+    const chunks = [memory.subarray(0, 100), memory.subarray(100, 200), other]
+    // within the adjacent pair: a view
+    const viewed = queueOf(...chunks).take(200)
+    expect(viewed.buffer).to.equal(memory.buffer)
+    // beyond it: a copy of all three
+    const copied = queueOf(...chunks).take(250)
+    expect(copied.buffer).to.not.equal(memory.buffer)
+    expect(Array.from(copied)).to.deep.equal([...memory.subarray(0, 200), ...other.subarray(0, 50)])
+  })
+
+  it('keeps shift() working after view slices', () => {
+    const q = queueOf(memory.subarray(0, 100), memory.subarray(100, 200), memory.subarray(200, 300))
+    expect(q.take(150).byteLength).to.equal(150)
+    const next = q.shift()
+    expect(next?.byteOffset).to.equal(memory.byteOffset + 150)
+    expect(next?.byteLength).to.equal(50)
+    expect(q.shift(10)?.byteOffset).to.equal(memory.byteOffset + 200)
+    expect(q.length).to.equal(90)
+  })
+
+  it('hands out exactly the pushed bytes for random layouts and slice sizes, viewing whenever the slice is contiguous', () => {
+    const note = ` (seed ${SEED}; rerun with BYTE_QUEUE_SEED=${SEED})`
+    const rng = new Prng(SEED)
+    /** contiguous slices that spanned more than one chunk, and slices that could not be views */
+    let joinedViews = 0
+    let copies = 0
+    for (let round = 0; round < 200; round++) {
+      const buffers = [streamBytes(SEED + round, 4096), streamBytes(SEED + round + 7, 4096)]
+      const q = new ByteQueue()
+      const pushed: Uint8Array[] = []
+      // chunks in sequence, with a random gap or buffer switch now and then
+      const at = [0, 0]
+      let which = 0
+      for (let i = 0; i < 12; i++) {
+        if (rng.int(4) === 0) {
+          which = 1 - which
+        }
+        if (rng.int(4) === 0) {
+          at[which] += 1 + rng.int(8)
+        }
+        const len = rng.int(200)
+        if (at[which] + len > 4096) {
+          break
+        }
+        const chunk = buffers[which].subarray(at[which], at[which] + len)
+        at[which] += len
+        q.push(chunk)
+        pushed.push(chunk)
+      }
+      const expected = concatBytes(pushed)
+      // where each byte of the stream lives: [buffer index, offset]
+      const home: Array<[number, number]> = []
+      for (const chunk of pushed) {
+        const b = chunk.buffer === buffers[0].buffer ? 0 : 1
+        for (let i = 0; i < chunk.byteLength; i++) {
+          home.push([b, chunk.byteOffset - buffers[b].byteOffset + i])
+        }
+      }
+      let taken = 0
+      while (q.length > 0) {
+        const out = q.take(1 + rng.int(300))
+        const where = `round ${round}, bytes ${taken}..${taken + out.byteLength}${note}`
+        expect(Array.from(out), where).to.deep.equal(Array.from(expected.subarray(taken, taken + out.byteLength)))
+        // contiguous in one buffer: it must be a view; otherwise it cannot be
+        let contiguous = true
+        for (let i = 1; i < out.byteLength; i++) {
+          const [b0, o0] = home[taken + i - 1]
+          const [b1, o1] = home[taken + i]
+          contiguous &&= b0 === b1 && o1 === o0 + 1
+        }
+        const [b, o] = home[taken]
+        const start = buffers[b].byteOffset + o
+        const spansChunks = !pushed.some(c => c.buffer === buffers[b].buffer && c.byteOffset <= start && start + out.byteLength <= c.byteOffset + c.byteLength)
+        if (contiguous && spansChunks) {
+          joinedViews++
+        } else if (!contiguous) {
+          copies++
+        }
+        if (contiguous) {
+          expect(out.buffer, `view expected, ${where}`).to.equal(buffers[b].buffer)
+          expect(out.byteOffset, where).to.equal(buffers[b].byteOffset + o)
+        } else {
+          expect(out.buffer === buffers[0].buffer || out.buffer === buffers[1].buffer, `copy expected, ${where}`).to.equal(false)
+        }
+        taken += out.byteLength
+      }
+      expect(taken, `round ${round}${note}`).to.equal(expected.byteLength)
+    }
+    // both kinds of slices across chunks happened
+    expect(joinedViews, `views across chunks${note}`).to.be.above(50)
+    expect(copies, `copies${note}`).to.be.above(50)
+  })
+})
+
+describe('SendSlab', () => {
+  it('copies consecutive writes side by side into one slab', () => {
+    const slab = new SendSlab()
+    const a = streamBytes(11, 1000)
+    const b = streamBytes(12, 3000)
+    const ca = slab.copy(a)
+    const cb = slab.copy(b)
+    expect(cb.buffer).to.equal(ca.buffer)
+    expect(cb.byteOffset).to.equal(ca.byteOffset + ca.byteLength)
+    expect(ca.buffer).to.not.equal(a.buffer)
+    expect(Array.from(ca)).to.deep.equal(Array.from(a))
+    expect(Array.from(cb)).to.deep.equal(Array.from(b))
+    // copies: the writer may reuse its buffers at once
+    a.fill(0)
+    expect(ca[0]).to.equal(streamBytes(11, 1)[0])
+  })
+
+  it('lets the send queue cut packets across writes without copying', () => {
+    const slab = new SendSlab()
+    const q = new ByteQueue()
+    const writes = [100, 700, 1300, 50, 2000].map((n, i) => streamBytes(20 + i, n))
+    for (const w of writes) {
+      q.push(slab.copy(w))
+    }
+    const first = q.take(1426)
+    const second = q.take(1426)
+    expect(second.buffer).to.equal(first.buffer)
+    expect(second.byteOffset).to.equal(first.byteOffset + 1426)
+    expect(Array.from(concatBytes([first, second, q.take(Infinity)]))).to.deep.equal(Array.from(concatBytes(writes)))
+  })
+
+  it('gives a write larger than 256 KiB a buffer of its own, and goes on filling the slab after it', () => {
+    const slab = new SendSlab()
+    const small = slab.copy(streamBytes(31, 100))
+    const bigSource = streamBytes(32, 256 * KiB + 1)
+    const big = slab.copy(bigSource)
+    expect(big.buffer).to.not.equal(small.buffer)
+    expect(big.buffer).to.not.equal(bigSource.buffer)
+    expect(big.byteLength).to.equal(bigSource.byteLength)
+    expect(big.byteOffset).to.equal(0)
+    expect(big.buffer.byteLength).to.equal(bigSource.byteLength)
+    expect(Array.from(big.subarray(-16))).to.deep.equal(Array.from(bigSource.subarray(-16)))
+    const next = slab.copy(streamBytes(33, 100))
+    expect(next.buffer).to.equal(small.buffer)
+    expect(next.byteOffset).to.equal(small.byteOffset + 100)
+    // a slab neighbour that is not next in the queue is not joined to it: big lies between them
+    const q = new ByteQueue()
+    q.push(small)
+    q.push(big)
+    q.push(next)
+    const all = q.take(Infinity)
+    expect(Array.from(all.subarray(0, 100))).to.deep.equal(Array.from(streamBytes(31, 100)))
+    expect(Array.from(all.subarray(-100))).to.deep.equal(Array.from(streamBytes(33, 100)))
+  })
+
+  it('keeps a write of exactly 256 KiB in the slab, and starts a new 1 MiB slab when a write does not fit', () => {
+    const slab = new SendSlab()
+    const quarters = [1, 2, 3, 4].map(i => slab.copy(streamBytes(40 + i, 256 * KiB)))
+    for (let i = 1; i < 4; i++) {
+      expect(quarters[i].buffer).to.equal(quarters[0].buffer)
+      expect(quarters[i].byteOffset).to.equal(quarters[i - 1].byteOffset + 256 * KiB)
+    }
+    expect(quarters[0].buffer.byteLength).to.equal(1024 * KiB)
+    const after = slab.copy(streamBytes(45, 10))
+    expect(after.buffer).to.not.equal(quarters[0].buffer)
+    expect(after.byteOffset).to.equal(0)
+    expect(after.buffer.byteLength).to.equal(1024 * KiB)
+    // whole, never split across two slabs
+    const slab2 = new SendSlab()
+    const filled = [256 * KiB, 256 * KiB, 256 * KiB, 256 * KiB - 100].map((n, i) => slab2.copy(streamBytes(46 + i, n)))
+    expect(filled[3].buffer).to.equal(filled[0].buffer)
+    const straddling = slab2.copy(streamBytes(47, 200))
+    expect(straddling.buffer).to.not.equal(filled[0].buffer)
+    expect(straddling.byteOffset).to.equal(0)
+    expect(Array.from(straddling)).to.deep.equal(Array.from(streamBytes(47, 200)))
+  })
+
+  it('never lets two connections\' writes be joined: each queue only views its own adjacent writes', () => {
+    const slab = new SendSlab()
+    const x = new ByteQueue()
+    const y = new ByteQueue()
+    const xs: Uint8Array[] = []
+    const ys: Uint8Array[] = []
+    for (let i = 0; i < 20; i++) {
+      const wx = streamBytes(100 + i, 300)
+      const wy = streamBytes(200 + i, 300)
+      x.push(slab.copy(wx))
+      y.push(slab.copy(wy))
+      xs.push(wx)
+      ys.push(wy)
+    }
+    const gotX = x.take(Infinity)
+    const gotY = y.take(Infinity)
+    expect(Array.from(gotX)).to.deep.equal(Array.from(concatBytes(xs)))
+    expect(Array.from(gotY)).to.deep.equal(Array.from(concatBytes(ys)))
+  })
+})
