@@ -116,6 +116,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private binding: Promise<void> | undefined
   private refed = true
   private flushScheduled = false
+  private tickScheduled = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Infinity
   /** datagrams handed to `dgram.send()` whose callback has not run yet */
@@ -464,6 +465,25 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     })
   }
 
+  /**
+   * Flushes in this turn of the event loop, after the microtasks: a tick queued from a microtask
+   * runs once the whole microtask queue has drained, promise chains included. Waiting for the next
+   * turn instead (setImmediate from within the check phase) costs a round of the event loop on
+   * every request and answer.
+   */
+  private flushAfterMicrotasks (): void {
+    if (this.tickScheduled || this.closed) {
+      return
+    }
+    this.tickScheduled = true
+    queueMicrotask(() => {
+      process.nextTick(() => {
+        this.tickScheduled = false
+        this.flush()
+      })
+    })
+  }
+
   /** Sends what the engine has, delivers its events, re-arms the timer */
   private flush (): void {
     if (this.closed) {
@@ -472,9 +492,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.transmit()
     if (this.dispatchEvents()) {
       // what the handlers write, at once or from promise callbacks (libp2p's Yamux and Noise
-      // answer a frame in two steps), goes out on the next turn, after every microtask: in one
-      // packet that also carries the ACK, instead of an ACK and two packets
-      this.scheduleFlush()
+      // answer a frame in two steps), goes out once every microtask has run: in one packet that
+      // also carries the ACK, instead of an ACK and two packets
+      this.flushAfterMicrotasks()
     }
     this.armTimer()
   }
