@@ -81,10 +81,13 @@ function dropFirst (n: number, match: (w: Wire) => boolean): (w: Wire) => boolea
   }
 }
 
-/** The acceptor's SYN-ACK: an ST_STATE from B acknowledging A's first SYN */
+/**
+ * The acceptor's SYN-ACK: an ST_STATE from B acknowledging A's first SYN (not B's answer to A's
+ * path MTU announcement, an ST_STATE that may acknowledge only the SYN too)
+ */
 function isSynAck (w: World, e: Wire): boolean {
   const syn = w.wire.find(x => x.from === A.host && x.p.type === PacketType.Syn)
-  return syn != null && e.from === B.host && e.p.type === PacketType.State && e.p.ackNr === syn.p.seqNr
+  return syn != null && e.from === B.host && e.p.type === PacketType.State && e.p.ackNr === syn.p.seqNr && e.p.pathMtu == null
 }
 
 /** Every SYN-ACK B sent, dropped or not */
