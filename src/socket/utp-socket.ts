@@ -10,6 +10,7 @@
 import { randomFillSync } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
+import { lookup as dnsLookup } from 'node:dns'
 import { isIP } from 'node:net'
 import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -156,7 +157,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         ...(options.sendBufferSize != null ? { sendBufferSize: options.sendBufferSize } : {})
       }
     })
-    this.dgram = createSocket({ type: this.type, ipv6Only: this.type === 'udp6' })
+    this.dgram = createSocket({ type: this.type, ipv6Only: this.type === 'udp6', lookup: literalLookup })
     this.dgram.on('message', (msg, rinfo) => { this.onMessage(msg, rinfo) })
     this.dgram.on('error', (err) => { this.onError(err) })
   }
@@ -639,6 +640,20 @@ function holdErrors (conn: UtpConnection): void {
   const hold = (): void => {}
   conn.on('error', hold)
   setImmediate(() => { conn.off('error', hold) })
+}
+
+/**
+ * `dgram.send()` resolves its destination on every call; through `dns.lookup` even an IP literal
+ * (every address the engine sends to) costs a validation, a regular expression and a deferred
+ * callback per datagram. IP literals answer at once; names still go to `dns.lookup`.
+ */
+function literalLookup (hostname: string, options: any, callback: (...args: any[]) => void): void {
+  const family = isIP(hostname)
+  if (family !== 0) {
+    callback(null, hostname, family)
+    return
+  }
+  dnsLookup(hostname, options, callback)
 }
 
 function definedMicros (values: Record<string, number | undefined>): Partial<ConnectionConfig> {
