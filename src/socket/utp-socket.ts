@@ -9,8 +9,8 @@
 
 import { randomFillSync } from 'node:crypto'
 import { createSocket } from 'node:dgram'
-import { EventEmitter } from 'node:events'
 import { lookup as dnsLookup } from 'node:dns'
+import { EventEmitter } from 'node:events'
 import { isIP } from 'node:net'
 import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
