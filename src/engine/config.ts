@@ -17,7 +17,8 @@ export interface ConnectionConfig {
   maxPacketSize: number
   /**
    * Receive buffer in bytes: unread plus out-of-order data never exceeds it, and the advertised
-   * window (`wnd_size`) is what is left of it.
+   * window (`wnd_size`) is what is left of it. The default, 4 MiB, is taken only as data waits:
+   * an idle connection holds none of it. 1 MiB held 64 KiB loopback packets to 16 in flight.
    */
   recvBufferSize: number
   /** Bytes of written data (queued or unacknowledged) above which `write()` asks the caller to wait */
@@ -57,7 +58,7 @@ export const defaultConnectionConfig: Readonly<ConnectionConfig> = Object.freeze
   packetSize: 1452,
   pathMtuProbing: true,
   maxPacketSize: 65_507,
-  recvBufferSize: 1024 * 1024,
+  recvBufferSize: 4 * 1024 * 1024,
   sendBufferSize: 1024 * 1024,
   targetDelay: 100_000,
   gain: 1,

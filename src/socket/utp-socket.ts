@@ -45,7 +45,7 @@ export interface UtpSocketOptions {
   pathMtuProbing?: boolean
   /** largest datagram path MTU probing may settle on, bytes (default 65,507) */
   maxPacketSize?: number
-  /** per-connection receive buffer, bytes (default 1 MiB) */
+  /** per-connection receive buffer, bytes (default 4 MiB): unread plus out-of-order data, and the most the peer may have in flight */
   recvBufferSize?: number
   /** per-connection send buffer, bytes (default 1 MiB) */
   sendBufferSize?: number
