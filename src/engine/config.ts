@@ -21,7 +21,10 @@ export interface ConnectionConfig {
    * an idle connection holds none of it. 1 MiB held 64 KiB loopback packets to 16 in flight.
    */
   recvBufferSize: number
-  /** Bytes of written data (queued or unacknowledged) above which `write()` asks the caller to wait */
+  /**
+   * Bytes of written data (queued or unacknowledged) above which `write()` asks the caller to
+   * wait; never less than 64 packets of the current packet size (path MTU probing may raise it)
+   */
   sendBufferSize: number
   /** LEDBAT target queuing delay (BEP 29 / RFC 6817: 100 ms) */
   targetDelay: number

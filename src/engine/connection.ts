@@ -132,6 +132,8 @@ export interface AcceptInit extends ConnectionInit {
   syn: Packet
 }
 
+/** The send buffer holds at least this many packets, whatever their size */
+const SEND_BUFFER_PACKETS = 64
 /** Packets kept from the acceptor while the SYN-ACK is still missing (it may send first) */
 const MAX_EARLY_PACKETS = 16
 /** RFC 6675 DupThresh: a packet is lost once three packets sent after it were acknowledged */
@@ -337,6 +339,15 @@ export class Connection {
     return this.writeQueue.length + this.unackedBytes
   }
 
+  /**
+   * Bytes written and unacknowledged above which `write()` asks the caller to wait: the configured
+   * send buffer, or {@link SEND_BUFFER_PACKETS} packets once path MTU probing has raised the
+   * packet size (1 MiB is 16 packets of 64 KiB: the window could never open past it)
+   */
+  private get sendLimit (): number {
+    return Math.max(this.config.sendBufferSize, SEND_BUFFER_PACKETS * this.maxPayload)
+  }
+
   /** Bytes received in order and not yet read */
   get readableLength (): number {
     return this.recv.unread
@@ -418,7 +429,7 @@ export class Connection {
       throw new ConnectionStateError(`cannot write in state ${stateName(this.stateValue)}${this.endQueued ? ' after end()' : ''}`)
     }
     this.writeQueue.push(bytes)
-    const ok = this.bufferedAmount < this.config.sendBufferSize
+    const ok = this.bufferedAmount < this.sendLimit
     if (!ok) {
       this.writeBlocked = true
     }
@@ -451,12 +462,11 @@ export class Connection {
     if (chunk == null) {
       return undefined
     }
-    if (this.stateValue < ConnState.Linger) {
-      // reopening a window that had closed: tell the sender, it may be stalled on it
-      const quarter = this.config.recvBufferSize / 4
-      if (this.lastAdvertisedWindow < quarter && this.recv.window >= 2 * quarter) {
-        this.ackNow = true
-      }
+    if (this.stateValue < ConnState.Linger && this.recv.window - this.lastAdvertisedWindow >= this.config.recvBufferSize / 4) {
+      // the window grew by a quarter of the buffer since we last advertised it: tell the sender,
+      // it may be held by the smaller window (a batch of large packets is acknowledged before
+      // the reader takes it, so the ACK advertises the buffer minus the batch)
+      this.ackNow = true
     }
     return chunk
   }
@@ -776,7 +786,7 @@ export class Connection {
       this.armTailProbe(now, true)
     }
 
-    if (this.writeBlocked && this.bufferedAmount < this.config.sendBufferSize && this.isWritable) {
+    if (this.writeBlocked && this.bufferedAmount < this.sendLimit && this.isWritable) {
       this.writeBlocked = false
       this.events.push({ type: 'writable' })
     }
