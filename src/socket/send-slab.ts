@@ -19,7 +19,8 @@ export class SendSlab {
       return Uint8Array.prototype.slice.call(chunk)
     }
     if (this.slab == null || this.used + n > this.slab.byteLength) {
-      this.slab = new Uint8Array(SLAB_BYTES)
+      // not zero-filled: only bytes copied in are ever handed out
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
       this.used = 0
     }
     const out = this.slab.subarray(this.used, this.used + n)
