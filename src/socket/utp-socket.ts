@@ -4,7 +4,8 @@
  * protocol; this class owns the `node:dgram` socket, the clock and one timer for all connections.
  *
  * Datagrams received in one turn of the event loop are all fed to the engine before anything is
- * sent, so their ACKs are coalesced; sends and events are flushed once per turn.
+ * sent, so their ACKs are coalesced; what event handlers write goes out once their microtasks have
+ * run, in the same turn.
  */
 
 import { randomFillSync } from 'node:crypto'
@@ -47,7 +48,7 @@ export interface UtpSocketOptions {
   maxPacketSize?: number
   /** per-connection receive buffer, bytes (default 4 MiB): unread plus out-of-order data, and the most the peer may have in flight */
   recvBufferSize?: number
-  /** per-connection send buffer, bytes (default 1 MiB) */
+  /** per-connection send buffer, bytes (default 1 MiB, and never less than 64 packets) */
   sendBufferSize?: number
   /** LEDBAT target queuing delay, ms (default 100) */
   targetDelay?: number
