@@ -77,6 +77,15 @@ export interface PathMtuExtension {
 /** Bytes the path MTU extension takes on the wire, its two-byte link included */
 export const PATH_MTU_EXT_BYTES = 2 + 3
 
+/**
+ * libutp takes a datagram whose first extension is 3 or more for something other than uTP (its
+ * version check), so a path MTU extension never comes first: without a selective ACK ahead of
+ * it, an empty "extension bits" extension (type 2, 8 zero bytes, which libutp reads and other
+ * implementations skip) does
+ */
+const EXTENSION_BITS = 2
+const EXTENSION_BITS_BYTES = 2 + 8
+
 /** Byte offsets of the header fields */
 const TYPE_VER = 0
 const EXTENSION = 1
@@ -202,7 +211,10 @@ export interface HeaderFields {
 
 /** Bytes a header takes with a selective ACK of `sackBytes` bytes (0 for none) and maybe a path MTU extension */
 export function headerSize (sackBytes: number, pathMtu = false): number {
-  return (sackBytes === 0 ? HEADER_SIZE : HEADER_SIZE + 2 + sackBytes) + (pathMtu ? PATH_MTU_EXT_BYTES : 0)
+  if (sackBytes === 0) {
+    return HEADER_SIZE + (pathMtu ? EXTENSION_BITS_BYTES + PATH_MTU_EXT_BYTES : 0)
+  }
+  return HEADER_SIZE + 2 + sackBytes + (pathMtu ? PATH_MTU_EXT_BYTES : 0)
 }
 
 /**
@@ -216,7 +228,7 @@ export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, 
     sackBytes = 0
   }
   out[offset + TYPE_VER] = (h.type << 4) | VERSION
-  let first: number = pathMtu != null ? Extension.PathMtu : Extension.None
+  let first: number = pathMtu != null ? EXTENSION_BITS : Extension.None
   if (sackBytes > 0) {
     first = Extension.SelectiveAck
   }
@@ -236,6 +248,12 @@ export function encodeHeader (out: Uint8Array, offset: number, h: HeaderFields, 
     out[at + 1] = sackBytes
     out.set(sack.subarray(0, sackBytes), at + 2)
     at += 2 + sackBytes
+  }
+  if (pathMtu != null && sackBytes === 0) {
+    out[at] = Extension.PathMtu
+    out[at + 1] = 8
+    out.fill(0, at + 2, at + EXTENSION_BITS_BYTES)
+    at += EXTENSION_BITS_BYTES
   }
   if (pathMtu != null) {
     out[at] = Extension.None

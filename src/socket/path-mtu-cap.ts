@@ -25,10 +25,13 @@ export function readSysfsMtu (interfaceName: string): number | undefined {
 /**
  * The largest datagram a path may carry without IP fragmentation as far as this host can tell:
  * the MTU of the interface the datagram leaves by, minus the IP and UDP headers. A loopback
- * destination leaves by the loopback interface. For any other, the route is not looked up:
- * the smallest MTU among this host's interfaces of that family stands in for it, which never
- * exceeds the real outgoing interface's (it is one of them). Undefined when no MTU can be read
- * (not Linux), in which case nothing is probed.
+ * destination leaves by the loopback interface. Paths that leave the host get a cap only when
+ * `offHost` is set: Linux fragments a datagram larger than a path MTU it has learnt from ICMP
+ * instead of dropping it, so a probe that is too big for a router on the way can still arrive
+ * (in fragments) and look fine, and a port cannot ask for "don't fragment" from Node. Their cap
+ * is then the smallest MTU among this host's interfaces of that family, which never exceeds the
+ * real outgoing interface's (it is one of them); the route is not looked up. Undefined when no
+ * MTU can be read (not Linux), in which case nothing is probed.
  */
 export class PathMtuCaps {
   private readonly readMtu: ReadMtu
@@ -36,12 +39,18 @@ export class PathMtuCaps {
   private readAt = -Infinity
   private readonly caps = new Map<string, number | undefined>()
 
-  constructor (readMtu: ReadMtu = readSysfsMtu, interfaces: typeof networkInterfaces = networkInterfaces) {
+  private readonly offHost: boolean
+
+  constructor (readMtu: ReadMtu = readSysfsMtu, interfaces: typeof networkInterfaces = networkInterfaces, offHost = false) {
     this.readMtu = readMtu
     this.interfaces = interfaces
+    this.offHost = offHost
   }
 
   capFor (address: string): number | undefined {
+    if (!this.offHost && !isLoopback(address)) {
+      return undefined
+    }
     const ipv6 = address.includes(':')
     const key = `${ipv6 ? 6 : 4}${isLoopback(address) ? 'lo' : ''}`
     const now = performance.now()

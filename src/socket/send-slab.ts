@@ -1,29 +1,37 @@
-/** Bytes of one slab */
-const SLAB_BYTES = 1024 * 1024
+/** Writes smaller than this are copied alone: a chatty connection never holds a slab */
+export const MIN_SLAB_WRITE = 4 * 1024
 /** Writes larger than this get a buffer of their own */
 const MAX_SLAB_WRITE = 256 * 1024
+/** The first slab of a connection; each next one doubles, up to {@link MAX_SLAB_BYTES} */
+const FIRST_SLAB_BYTES = 64 * 1024
+const MAX_SLAB_BYTES = 1024 * 1024
 
 /**
- * Copies written data into large shared slabs. Consecutive writes to one connection land side by
- * side in memory, so the engine can cut packets that span two writes as views (no second copy),
- * and the garbage collector sees one allocation per megabyte instead of one per write. A slab
- * lives as long as any packet cut from it waits for its acknowledgement.
+ * Copies one connection's writes into slabs, side by side, so the engine can cut packets that
+ * span two writes as views (no second copy), and the garbage collector sees one allocation per
+ * slab instead of one per write. Only packets and queued writes hold a slab: this keeps it weakly,
+ * so a slab whose bytes were all acknowledged is freed even while the connection stays open, and
+ * a slow connection pins only slabs of its own data.
  */
 export class SendSlab {
-  private slab: Uint8Array | undefined
+  private slab: WeakRef<ArrayBuffer> | undefined
   private used = 0
+  private size = FIRST_SLAB_BYTES
 
   copy (chunk: Uint8Array): Uint8Array {
     const n = chunk.byteLength
-    if (n > MAX_SLAB_WRITE) {
+    if (n < MIN_SLAB_WRITE || n > MAX_SLAB_WRITE) {
       return Uint8Array.prototype.slice.call(chunk)
     }
-    if (this.slab == null || this.used + n > this.slab.byteLength) {
-      // not zero-filled: only bytes copied in are ever handed out
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
+    let slab = this.slab?.deref()
+    if (slab == null || this.used + n > slab.byteLength) {
+      // a connection that keeps writing gets bigger slabs; one that went quiet starts small again
+      this.size = slab == null ? FIRST_SLAB_BYTES : Math.min(MAX_SLAB_BYTES, this.size * 2)
+      slab = new ArrayBuffer(Math.max(this.size, n))
+      this.slab = new WeakRef(slab)
       this.used = 0
     }
-    const out = this.slab.subarray(this.used, this.used + n)
+    const out = new Uint8Array(slab, this.used, n)
     out.set(chunk)
     this.used += n
     return out

@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream'
 import { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError } from './errors.ts'
+import { MIN_SLAB_WRITE, SendSlab } from './send-slab.ts'
 import type { ConnectionEvent, CloseReason } from '../engine/connection.ts'
 import type { EndpointConnection } from '../engine/endpoint.ts'
 
@@ -14,8 +15,6 @@ export interface ConnectionCarrier {
   now(): number
   /** the connection may have packets to send or a new deadline */
   wake(entry: EndpointConnection): void
-  /** a copy of written bytes that the engine may keep until they are acknowledged */
-  copyForSend(chunk: Uint8Array): Uint8Array
 }
 
 export interface UtpConnectionOptions {
@@ -40,6 +39,8 @@ export class UtpConnection extends Duplex {
   readonly entry: EndpointConnection
   private readonly carrier: ConnectionCarrier
   private pendingWrite: ((err?: Error | null) => void) | undefined
+  /** created on the first large write: a connection that only sends small messages never has one */
+  private sendSlab: SendSlab | undefined
   private pendingFinal: ((err?: Error | null) => void) | undefined
   private wantsData = false
   private remoteEnded = false
@@ -104,7 +105,8 @@ export class UtpConnection extends Duplex {
     try {
       // the engine keeps what it is given until the peer acknowledges it, long after this
       // callback; a copy lets the caller reuse its buffer, as it may with a TCP socket
-      more = conn.write(this.carrier.now(), this.carrier.copyForSend(chunk))
+      const copy = chunk.byteLength < MIN_SLAB_WRITE ? Uint8Array.prototype.slice.call(chunk) : (this.sendSlab ??= new SendSlab()).copy(chunk)
+      more = conn.write(this.carrier.now(), copy)
     } catch (err: any) {
       callback(err)
       return

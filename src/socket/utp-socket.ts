@@ -18,7 +18,6 @@ import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
 import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
 import { PathMtuCaps } from './path-mtu-cap.ts'
-import { SendSlab } from './send-slab.ts'
 import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
@@ -38,12 +37,17 @@ export interface UtpSocketOptions {
   /** largest datagram sent, bytes (default 1452: fits a 1500-byte MTU over IPv6 and IPv4) */
   packetSize?: number
   /**
-   * Path MTU probing (default true): a connection with bulk data to send probes for larger
-   * datagrams, with probes that carry no data, up to the outgoing interface's MTU (65,507 bytes
-   * over loopback) and `maxPacketSize`. Only between peers that both announce it (this
-   * implementation); other peers never see a probe. Off, every datagram stays within `packetSize`.
+   * Path MTU probing: a connection with bulk data to send probes for larger datagrams, with
+   * probes that carry no data, up to the outgoing interface's MTU and `maxPacketSize`, between
+   * two peers of this implementation (other peers never see a probe). `true` (the default) probes
+   * only towards loopback addresses (up to 65,507-byte datagrams); `'all-paths'` also probes paths
+   * that leave the host, up to the smallest MTU of this host's interfaces, at a risk: Linux
+   * fragments a datagram larger than a path MTU it learnt from ICMP instead of dropping it, so a
+   * probe too big for a router on the way (a PPPoE or VPN link) can still arrive, in fragments,
+   * and the connection then sends fragmented datagrams. `false`: every datagram stays within
+   * `packetSize`.
    */
-  pathMtuProbing?: boolean
+  pathMtuProbing?: boolean | 'all-paths'
   /** largest datagram path MTU probing may settle on, bytes (default 65,507) */
   maxPacketSize?: number
   /** per-connection receive buffer, bytes (default 4 MiB): unread plus out-of-order data, and the most the peer may have in flight */
@@ -130,7 +134,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   /** datagrams handed to `dgram.send()` whose callback has not run yet */
   private sendsInFlight = 0
   private onSendsDone: (() => void) | undefined
-  private readonly sendSlab = new SendSlab()
 
   constructor (options: UtpSocketOptions = {}) {
     super()
@@ -140,7 +143,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
     this.probe = options.probeUnreachable ?? true
     this.simultaneousOpen = options.simultaneousOpen ?? true
-    const caps = new PathMtuCaps()
+    const caps = new PathMtuCaps(undefined, undefined, options.pathMtuProbing === 'all-paths')
     this.endpoint = new Endpoint({
       randomBytes: (buf) => { randomFillSync(buf) },
       maxHalfOpen: options.maxHalfOpen,
@@ -158,7 +161,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
           keepAliveInterval: options.keepAliveInterval
         }),
         ...(options.packetSize != null ? { packetSize: options.packetSize } : {}),
-        ...(options.pathMtuProbing != null ? { pathMtuProbing: options.pathMtuProbing } : {}),
+        ...(options.pathMtuProbing != null ? { pathMtuProbing: options.pathMtuProbing !== false } : {}),
         ...(options.maxPacketSize != null ? { maxPacketSize: options.maxPacketSize } : {}),
         ...(options.recvBufferSize != null ? { recvBufferSize: options.recvBufferSize } : {}),
         ...(options.sendBufferSize != null ? { sendBufferSize: options.sendBufferSize } : {})
@@ -439,10 +442,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   wake (entry: EndpointConnection): void {
     this.endpoint.wake(entry)
     this.scheduleFlush()
-  }
-
-  copyForSend (chunk: Uint8Array): Uint8Array {
-    return this.sendSlab.copy(chunk)
   }
 
   // -------------------------------------------------------------

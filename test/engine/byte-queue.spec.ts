@@ -187,8 +187,8 @@ describe('ByteQueue.take', () => {
 describe('SendSlab', () => {
   it('copies consecutive writes side by side into one slab', () => {
     const slab = new SendSlab()
-    const a = streamBytes(11, 1000)
-    const b = streamBytes(12, 3000)
+    const a = streamBytes(11, 5000)
+    const b = streamBytes(12, 7000)
     const ca = slab.copy(a)
     const cb = slab.copy(b)
     expect(cb.buffer).to.equal(ca.buffer)
@@ -201,23 +201,33 @@ describe('SendSlab', () => {
     expect(ca[0]).to.equal(streamBytes(11, 1)[0])
   })
 
+  it('copies a write under 4 KiB alone: a connection of small messages holds no slab', () => {
+    const slab = new SendSlab()
+    const a = slab.copy(streamBytes(13, 100))
+    const b = slab.copy(streamBytes(14, 4095))
+    expect(a.buffer.byteLength).to.equal(100)
+    expect(b.buffer.byteLength).to.equal(4095)
+    expect(Array.from(b)).to.deep.equal(Array.from(streamBytes(14, 4095)))
+  })
+
   it('lets the send queue cut packets across writes without copying', () => {
     const slab = new SendSlab()
     const q = new ByteQueue()
-    const writes = [100, 700, 1300, 50, 2000].map((n, i) => streamBytes(20 + i, n))
+    const writes = [5000, 7000, 4100, 9000, 6000].map((n, i) => streamBytes(20 + i, n))
     for (const w of writes) {
       q.push(slab.copy(w))
     }
-    const first = q.take(1426)
+    const first = q.take(4500)
+    // straddles the first two writes
     const second = q.take(1426)
     expect(second.buffer).to.equal(first.buffer)
-    expect(second.byteOffset).to.equal(first.byteOffset + 1426)
+    expect(second.byteOffset).to.equal(first.byteOffset + 4500)
     expect(Array.from(concatBytes([first, second, q.take(Infinity)]))).to.deep.equal(Array.from(concatBytes(writes)))
   })
 
   it('gives a write larger than 256 KiB a buffer of its own, and goes on filling the slab after it', () => {
     const slab = new SendSlab()
-    const small = slab.copy(streamBytes(31, 100))
+    const small = slab.copy(streamBytes(31, 5000))
     const bigSource = streamBytes(32, 256 * KiB + 1)
     const big = slab.copy(bigSource)
     expect(big.buffer).to.not.equal(small.buffer)
@@ -226,58 +236,57 @@ describe('SendSlab', () => {
     expect(big.byteOffset).to.equal(0)
     expect(big.buffer.byteLength).to.equal(bigSource.byteLength)
     expect(Array.from(big.subarray(-16))).to.deep.equal(Array.from(bigSource.subarray(-16)))
-    const next = slab.copy(streamBytes(33, 100))
+    const next = slab.copy(streamBytes(33, 5000))
     expect(next.buffer).to.equal(small.buffer)
-    expect(next.byteOffset).to.equal(small.byteOffset + 100)
+    expect(next.byteOffset).to.equal(small.byteOffset + 5000)
     // a slab neighbour that is not next in the queue is not joined to it: big lies between them
     const q = new ByteQueue()
     q.push(small)
     q.push(big)
     q.push(next)
     const all = q.take(Infinity)
-    expect(Array.from(all.subarray(0, 100))).to.deep.equal(Array.from(streamBytes(31, 100)))
-    expect(Array.from(all.subarray(-100))).to.deep.equal(Array.from(streamBytes(33, 100)))
+    expect(Array.from(all.subarray(0, 5000))).to.deep.equal(Array.from(streamBytes(31, 5000)))
+    expect(Array.from(all.subarray(-5000))).to.deep.equal(Array.from(streamBytes(33, 5000)))
   })
 
-  it('keeps a write of exactly 256 KiB in the slab, and starts a new 1 MiB slab when a write does not fit', () => {
+  it('starts with a 64 KiB slab and doubles each next one up to 1 MiB; a write is never split across two', () => {
     const slab = new SendSlab()
-    const quarters = [1, 2, 3, 4].map(i => slab.copy(streamBytes(40 + i, 256 * KiB)))
-    for (let i = 1; i < 4; i++) {
-      expect(quarters[i].buffer).to.equal(quarters[0].buffer)
-      expect(quarters[i].byteOffset).to.equal(quarters[i - 1].byteOffset + 256 * KiB)
+    const sizes: number[] = []
+    let previous: ArrayBufferLike | undefined
+    const kept: Uint8Array[] = []
+    for (let i = 0; i < 40; i++) {
+      const copy = slab.copy(streamBytes(40 + i, 60 * KiB))
+      kept.push(copy)
+      expect(copy.byteLength).to.equal(60 * KiB)
+      expect(copy.byteOffset + copy.byteLength).to.be.at.most(copy.buffer.byteLength)
+      if (copy.buffer !== previous) {
+        sizes.push(copy.buffer.byteLength)
+        previous = copy.buffer
+      }
     }
-    expect(quarters[0].buffer.byteLength).to.equal(1024 * KiB)
-    const after = slab.copy(streamBytes(45, 10))
-    expect(after.buffer).to.not.equal(quarters[0].buffer)
-    expect(after.byteOffset).to.equal(0)
-    expect(after.buffer.byteLength).to.equal(1024 * KiB)
-    // whole, never split across two slabs
-    const slab2 = new SendSlab()
-    const filled = [256 * KiB, 256 * KiB, 256 * KiB, 256 * KiB - 100].map((n, i) => slab2.copy(streamBytes(46 + i, n)))
-    expect(filled[3].buffer).to.equal(filled[0].buffer)
-    const straddling = slab2.copy(streamBytes(47, 200))
-    expect(straddling.buffer).to.not.equal(filled[0].buffer)
-    expect(straddling.byteOffset).to.equal(0)
-    expect(Array.from(straddling)).to.deep.equal(Array.from(streamBytes(47, 200)))
+    expect(sizes.slice(0, 6)).to.deep.equal([64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, 1024 * KiB, 1024 * KiB])
+    expect(Array.from(kept[39])).to.deep.equal(Array.from(streamBytes(79, 60 * KiB)))
   })
 
-  it('never lets two connections\' writes be joined: each queue only views its own adjacent writes', () => {
-    const slab = new SendSlab()
+  it('gives each connection its own slabs: two connections never share a buffer', () => {
+    const sx = new SendSlab()
+    const sy = new SendSlab()
     const x = new ByteQueue()
     const y = new ByteQueue()
     const xs: Uint8Array[] = []
     const ys: Uint8Array[] = []
     for (let i = 0; i < 20; i++) {
-      const wx = streamBytes(100 + i, 300)
-      const wy = streamBytes(200 + i, 300)
-      x.push(slab.copy(wx))
-      y.push(slab.copy(wy))
+      const wx = streamBytes(100 + i, 5000)
+      const wy = streamBytes(200 + i, 5000)
+      const cx = sx.copy(wx)
+      const cy = sy.copy(wy)
+      expect(cx.buffer).to.not.equal(cy.buffer)
+      x.push(cx)
+      y.push(cy)
       xs.push(wx)
       ys.push(wy)
     }
-    const gotX = x.take(Infinity)
-    const gotY = y.take(Infinity)
-    expect(Array.from(gotX)).to.deep.equal(Array.from(concatBytes(xs)))
-    expect(Array.from(gotY)).to.deep.equal(Array.from(concatBytes(ys)))
+    expect(Array.from(x.take(Infinity))).to.deep.equal(Array.from(concatBytes(xs)))
+    expect(Array.from(y.take(Infinity))).to.deep.equal(Array.from(concatBytes(ys)))
   })
 })

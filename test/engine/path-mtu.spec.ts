@@ -78,19 +78,26 @@ function decodeOk (bytes: Uint8Array): Packet {
 
 // ---------------------------------------------------------------- codec
 
+/** The empty "extension bits" link put ahead of a path MTU extension that would come first */
+const EXT_BITS_BYTES = 10
+
 describe('path MTU extension codec', () => {
   for (const [name, ext] of [
     ['capable', { kind: PathMtuKind.Capable, size: 0 }],
     ['probe', { kind: PathMtuKind.Probe, size: 2904 }],
     ['echo', { kind: PathMtuKind.Echo, size: 65507 }]
   ] as Array<[string, PathMtuExtension]>) {
-    it(`round-trips a lone ${name} extension`, () => {
+    it(`round-trips a lone ${name} extension, behind an empty extension-bits link that libutp accepts`, () => {
       const payload = new Uint8Array([9, 8, 7])
       const bytes = encodePacket({ ...FIELDS, pathMtu: ext, payload })
-      expect(bytes.byteLength).to.equal(HEADER_SIZE + PATH_MTU_EXT_BYTES + payload.byteLength)
-      expect(bytes[1]).to.equal(Extension.PathMtu)
+      expect(bytes.byteLength).to.equal(HEADER_SIZE + EXT_BITS_BYTES + PATH_MTU_EXT_BYTES + payload.byteLength)
+      // libutp's version check takes a first extension of 3 or more for "not uTP"
+      expect(bytes[1]).to.equal(2)
+      // extension bits: next is the path MTU extension, length 8, all zero
+      expect(Array.from(bytes.subarray(HEADER_SIZE, HEADER_SIZE + EXT_BITS_BYTES)))
+        .to.deep.equal([Extension.PathMtu, 8, 0, 0, 0, 0, 0, 0, 0, 0])
       // next extension (none), length 3, kind, size big-endian
-      expect(Array.from(bytes.subarray(HEADER_SIZE, HEADER_SIZE + PATH_MTU_EXT_BYTES)))
+      expect(Array.from(bytes.subarray(HEADER_SIZE + EXT_BITS_BYTES, HEADER_SIZE + EXT_BITS_BYTES + PATH_MTU_EXT_BYTES)))
         .to.deep.equal([Extension.None, 3, ext.kind, ext.size >> 8, ext.size & 0xff])
       const p = decodeOk(bytes)
       expect(p.pathMtu).to.deep.equal(ext)
@@ -122,7 +129,7 @@ describe('path MTU extension codec', () => {
   it('reports header sizes with and without the extension, as encodeHeader writes them', () => {
     expect(headerSize(0)).to.equal(HEADER_SIZE)
     expect(headerSize(0, false)).to.equal(HEADER_SIZE)
-    expect(headerSize(0, true)).to.equal(HEADER_SIZE + 5)
+    expect(headerSize(0, true)).to.equal(HEADER_SIZE + EXT_BITS_BYTES + 5)
     expect(headerSize(4, true)).to.equal(HEADER_SIZE + 6 + 5)
     const sack = new Uint8Array(8)
     for (const [sackBytes, withExt] of [[0, false], [0, true], [8, false], [8, true]] as Array<[number, boolean]>) {
@@ -850,7 +857,7 @@ describe('path MTU probes and duplicate ACKs', () => {
         send(conn, T1 + 1000 + i, {
           ...PEER,
           pathMtu: ext,
-          payload: ext.kind === PathMtuKind.Probe ? new Uint8Array(2904 - HEADER_SIZE - PATH_MTU_EXT_BYTES) : EMPTY
+          payload: ext.kind === PathMtuKind.Probe ? new Uint8Array(2904 - headerSize(0, true)) : EMPTY
         })
       }
       expect(conn.stats.fastRetransmits).to.equal(0)

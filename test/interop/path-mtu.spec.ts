@@ -129,11 +129,15 @@ function defineSuite (utp: UtpNativeModule): void {
       expect(ours.packetSize).to.equal(BASE)
     }
 
-    it('our socket dials libutp: 4 MiB each way, no probe, packetSize stays 1452', async function () {
+    it('our socket dials libutp: 4 MiB each way, no probe, packetSize stays 1452, the announcement read as uTP', async function () {
       this.timeout(TEST_TIMEOUT)
       const server = utp.createServer()
       nativeSockets.push(server)
       server.on('connection', (conn: UtpNativeConnection) => { nativeConnections.push(conn) })
+      // utp-native hands the application every datagram libutp does not take for uTP: our
+      // announcement (an ST_STATE with an extension libutp does not know) must not be one
+      const strays: string[] = []
+      server.on('message', (msg: Buffer) => { strays.push(msg.toString('hex')) })
       server.listen(0, LOCALHOST)
       await once(server, 'listening')
       sizeNativeBuffers(server)
@@ -142,6 +146,7 @@ function defineSuite (utp: UtpNativeModule): void {
       const ours = await socket.connect(server.address().port, LOCALHOST)
       const [theirs] = await accepted as [UtpNativeConnection]
       await exchangeChecked(ours, theirs, 'ours', 4 * MiB, 21)
+      expect(strays, 'datagrams libutp passed to the application').to.deep.equal([])
     })
 
     it('libutp dials our socket: 4 MiB each way, no probe, packetSize stays 1452', async function () {

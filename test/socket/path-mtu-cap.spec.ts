@@ -20,14 +20,14 @@ function v6 (address: string, internal = false): NetworkInterfaceInfo {
 
 const LO = [v4('127.0.0.1', true), v6('::1', true)]
 
-/** A PathMtuCaps over fixed interfaces and MTUs; counts the MTU reads */
-function caps (interfaces: Interfaces, mtus: Record<string, number | undefined>): { caps: PathMtuCaps, reads: string[] } {
+/** A PathMtuCaps over fixed interfaces and MTUs; counts the MTU reads. Off-host paths capped too unless told otherwise. */
+function caps (interfaces: Interfaces, mtus: Record<string, number | undefined>, offHost = true): { caps: PathMtuCaps, reads: string[] } {
   const reads: string[] = []
   const readMtu = (name: string): number | undefined => {
     reads.push(name)
     return mtus[name]
   }
-  return { caps: new PathMtuCaps(readMtu, () => interfaces), reads }
+  return { caps: new PathMtuCaps(readMtu, () => interfaces, offHost), reads }
 }
 
 describe('PathMtuCaps', () => {
@@ -45,7 +45,16 @@ describe('PathMtuCaps', () => {
     expect(c.capFor('::1')).to.equal(16_384 - 48)
   })
 
-  it('caps any other destination by the smallest MTU among the external interfaces of its family', () => {
+  it('by default caps only loopback destinations: a path that leaves the host gets no cap, so it is not probed', () => {
+    const { caps: c, reads } = caps({ lo: LO, eth0: [v4('192.0.2.10'), v6('2001:db8::10')] }, { lo: 65_536, eth0: 9000 }, false)
+    expect(c.capFor('203.0.113.7')).to.equal(undefined)
+    expect(c.capFor('2001:db8::7')).to.equal(undefined)
+    expect(reads).to.deep.equal([])
+    expect(c.capFor('127.0.0.1')).to.equal(65_507)
+    expect(c.capFor('::1')).to.equal(65_536 - 48)
+  })
+
+  it('with off-host probing, caps any other destination by the smallest MTU among the external interfaces of its family', () => {
     const { caps: c } = caps({
       lo: LO,
       eth0: [v4('192.0.2.10')],
@@ -103,7 +112,7 @@ describe('PathMtuCaps', () => {
     const c = new PathMtuCaps((name) => { reads.push(name); return 1500 }, () => {
       listed++
       return { lo: LO, eth0: [v4('192.0.2.10'), v6('2001:db8::10')] }
-    })
+    }, true)
     for (let i = 0; i < 10; i++) {
       expect(c.capFor(`203.0.113.${i}`)).to.equal(1472)
       expect(c.capFor('127.0.0.1')).to.equal(1472)
