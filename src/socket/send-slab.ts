@@ -1,4 +1,8 @@
-/** Writes smaller than this are copied alone: a chatty connection never holds a slab */
+/**
+ * A connection gets a slab on its first write of at least this size: one that only sends small
+ * messages never holds one. Once it has one, small writes go in too (Noise's 2-byte length
+ * prefixes sit between its 64 KiB frames)
+ */
 export const MIN_SLAB_WRITE = 4 * 1024
 /** Writes larger than this get a buffer of their own */
 const MAX_SLAB_WRITE = 256 * 1024
@@ -20,7 +24,7 @@ export class SendSlab {
 
   copy (chunk: Uint8Array): Uint8Array {
     const n = chunk.byteLength
-    if (n < MIN_SLAB_WRITE || n > MAX_SLAB_WRITE) {
+    if (n > MAX_SLAB_WRITE) {
       return Uint8Array.prototype.slice.call(chunk)
     }
     let slab = this.slab?.deref()

@@ -201,13 +201,21 @@ describe('SendSlab', () => {
     expect(ca[0]).to.equal(streamBytes(11, 1)[0])
   })
 
-  it('copies a write under 4 KiB alone: a connection of small messages holds no slab', () => {
+  it('puts small writes in the slab too, side by side with the large ones (Noise length prefixes between frames)', () => {
     const slab = new SendSlab()
-    const a = slab.copy(streamBytes(13, 100))
-    const b = slab.copy(streamBytes(14, 4095))
-    expect(a.buffer.byteLength).to.equal(100)
-    expect(b.buffer.byteLength).to.equal(4095)
-    expect(Array.from(b)).to.deep.equal(Array.from(streamBytes(14, 4095)))
+    const prefix = slab.copy(streamBytes(13, 2))
+    const frame = slab.copy(streamBytes(14, 60 * KiB))
+    const next = slab.copy(streamBytes(15, 2))
+    expect(frame.buffer).to.equal(prefix.buffer)
+    expect(frame.byteOffset).to.equal(prefix.byteOffset + 2)
+    expect(next.byteOffset).to.equal(frame.byteOffset + frame.byteLength)
+    const q = new ByteQueue()
+    q.push(prefix)
+    q.push(frame)
+    q.push(next)
+    const packet = q.take(60 * KiB)
+    expect(packet.buffer).to.equal(prefix.buffer)
+    expect(Array.from(packet.subarray(0, 2))).to.deep.equal(Array.from(streamBytes(13, 2)))
   })
 
   it('lets the send queue cut packets across writes without copying', () => {
