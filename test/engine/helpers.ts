@@ -210,7 +210,7 @@ interface Timed {
  * wake-up to wake-up. Subclasses move what the parties send onto the wire ({@link flush}), hand
  * over what arrives ({@link deliver}) and name the parties whose timers run ({@link timers}).
  */
-abstract class WireSim<D extends { at: Instant }> {
+export abstract class WireSim<D extends { at: Instant }> {
   now: Instant
   /** what is on its way, in arrival order */
   readonly wire: D[] = []
@@ -223,6 +223,15 @@ abstract class WireSim<D extends { at: Instant }> {
 
   /** Polls both parties: what they send goes on the wire */
   abstract flush (): void
+
+  /** Puts an item on the wire, keeping arrival order (FIFO among equal times) */
+  enqueue (d: D): void {
+    let i = this.wire.length
+    while (i > 0 && this.wire[i - 1].at > d.at) {
+      i--
+    }
+    this.wire.splice(i, 0, d)
+  }
 
   /** Hands one arriving item to its party, now */
   protected abstract deliver (d: D): void
@@ -388,15 +397,6 @@ export class ConnectionPair extends WireSim<InFlight> {
         this.enqueue({ at: this.now + this.latency, to: side === 'a' ? 'b' : 'a', packet })
       }
     }
-  }
-
-  /** Puts a packet on the wire, keeping arrival order (FIFO among equal times) */
-  enqueue (p: InFlight): void {
-    let i = this.wire.length
-    while (i > 0 && this.wire[i - 1].at > p.at) {
-      i--
-    }
-    this.wire.splice(i, 0, p)
   }
 
   /** Runs everything due up to `t`, then sets the clock to `t` */

@@ -40,7 +40,8 @@ import {
   scriptedRandomBytes,
   seededRandomBytes,
   streamBytes,
-  transmitBytes
+  transmitBytes,
+  WireSim
 } from './helpers.ts'
 import type { PacketRepr, Side } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
@@ -368,8 +369,7 @@ interface MtuLinkInit {
  * settings and cap. Every datagram is encoded and decoded on its way; `drop` loses one as it is
  * sent.
  */
-class MtuLink {
-  now: Instant = T0
+class MtuLink extends WireSim<InFlight> {
   readonly a: Connection
   private acceptor: Connection | undefined
   readonly configs: Record<Side, Readonly<ConnectionConfig>>
@@ -379,7 +379,6 @@ class MtuLink {
   readonly sent: Sent[] = []
   readonly received: Record<Side, Uint8Array[]> = { a: [], b: [] }
   readonly events: Record<Side, string[]> = { a: [], b: [] }
-  readonly wire: InFlight[] = []
   latency: Duration
   readonly rate: number
   drop?: (s: Sent) => boolean
@@ -388,6 +387,7 @@ class MtuLink {
   private readonly free: Record<Side, Instant> = { a: 0, b: 0 }
 
   constructor (init: MtuLinkInit = {}) {
+    super(T0, 200_000)
     this.configs = { a: config(init.a), b: config(init.b) }
     this.caps = { a: init.cap?.a, b: init.cap?.b }
     this.latency = init.latency ?? 10_000
@@ -424,7 +424,7 @@ class MtuLink {
     return this.sent.filter(s => s.from === from && s.packet.type === PacketType.Data)
   }
 
-  flush (): void {
+  override flush (): void {
     for (const side of ['a', 'b'] as const) {
       const conn = side === 'a' ? this.a : this.acceptor
       if (conn == null) {
@@ -463,62 +463,19 @@ class MtuLink {
     }
   }
 
-  /** Puts a datagram on the wire in arrival order (FIFO among equal times) */
-  private enqueue (d: InFlight): void {
-    let i = this.wire.length
-    while (i > 0 && this.wire[i - 1].at > d.at) {
-      i--
-    }
-    this.wire.splice(i, 0, d)
+  protected override timers (): Connection[] {
+    return this.acceptor == null ? [this.a] : [this.a, this.acceptor]
   }
 
-  private nextWakeup (): Instant | undefined {
-    let next = this.wire[0]?.at ?? Infinity
-    for (const conn of this.acceptor == null ? [this.a] : [this.a, this.acceptor]) {
-      next = Math.min(next, conn.pollTimeout() ?? Infinity)
-    }
-    return next === Infinity ? undefined : next
-  }
-
-  step (): boolean {
-    this.flush()
-    const next = this.nextWakeup()
-    if (next == null) {
-      return false
-    }
-    this.now = Math.max(this.now, next)
-    while (this.wire.length > 0 && this.wire[0].at <= this.now) {
-      const d = this.wire.shift() as InFlight
-      const p = decodeOk(d.bytes)
-      if (d.to === 'b' && this.acceptor == null) {
-        if (p.type === PacketType.Syn) {
-          this.acceptor = Connection.accept({ config: this.configs.b, randomBytes: this.randomBytes, now: this.now, syn: p })
-        }
-        continue
+  protected override deliver (d: InFlight): void {
+    const p = decodeOk(d.bytes)
+    if (d.to === 'b' && this.acceptor == null) {
+      if (p.type === PacketType.Syn) {
+        this.acceptor = Connection.accept({ config: this.configs.b, randomBytes: this.randomBytes, now: this.now, syn: p })
       }
-      this.conn(d.to).handlePacket(this.now, p)
+      return
     }
-    for (const conn of this.acceptor == null ? [this.a] : [this.a, this.acceptor]) {
-      const at = conn.pollTimeout()
-      if (at != null && at <= this.now) {
-        conn.handleTimeout(this.now)
-      }
-    }
-    this.flush()
-    return true
-  }
-
-  runUntil (done: () => boolean, maxSteps = 200_000): boolean {
-    for (let i = 0; i < maxSteps; i++) {
-      this.flush()
-      if (done()) {
-        return true
-      }
-      if (!this.step()) {
-        return done()
-      }
-    }
-    return done()
+    this.conn(d.to).handlePacket(this.now, p)
   }
 
   /**
