@@ -15,7 +15,7 @@ import type { ConnectionConfig } from '../../src/engine/config.ts'
 import type { CongestionController } from '../../src/engine/congestion/controller.ts'
 import type { CloseReason, ConnectionEvent, Transmit } from '../../src/engine/connection.ts'
 import type { EndpointConnection, EndpointEvent, EndpointInit, RemoteAddress } from '../../src/engine/endpoint.ts'
-import type { HeaderFields, Packet } from '../../src/engine/packet.ts'
+import type { HeaderFields, Packet, PathMtuExtension } from '../../src/engine/packet.ts'
 import type { Duration, Instant } from '../../src/engine/time.ts'
 
 // ---------------------------------------------------------------- randomness
@@ -54,7 +54,7 @@ export function streamBytes (seed: number, n: number): Uint8Array {
 // ---------------------------------------------------------------- packets
 
 /** Every field of an outgoing packet, payload and selective ACK included */
-export type PacketRepr = HeaderFields & { sack?: Uint8Array, payload?: Uint8Array }
+export type PacketRepr = HeaderFields & { sack?: Uint8Array, pathMtu?: PathMtuExtension, payload?: Uint8Array }
 
 /** What a test expects of a transmitted packet: only the fields it names are compared */
 export type PacketExpect = Partial<Omit<Packet, 'sack'>> & { sack?: Uint8Array | undefined }

@@ -38,6 +38,7 @@ import {
   drainEvents,
   recvAll,
   scriptedRandomBytes,
+  send,
   seededRandomBytes,
   streamBytes,
   transmitBytes,
@@ -757,11 +758,6 @@ describe('path MTU probes and duplicate ACKs', () => {
   const WINDOW = 1 << 20
   const MSS = maxPayloadFor(BASE)
   const T1 = T0 + 10_000
-
-  /** helpers' `send`, with the path MTU extension (through the codec, like every packet here) */
-  function send (conn: Connection, t: Instant, repr: PacketRepr & { pathMtu?: PathMtuExtension }): void {
-    conn.handlePacket(t, decodeOk(encodePacket(repr)))
-  }
 
   const PEER: PacketRepr = {
     type: PacketType.State,
