@@ -714,7 +714,7 @@ export class Connection {
     // SYN-ACK: BEP 29, the acceptor's data starts at the SYN-ACK's seq_nr
     this.recv.ackNr = seqAdd(p.seqNr, -1)
     // announce path MTU probing in the ACK of the SYN-ACK, not in the SYN: libutp (as shipped in
-    // utp-native) ignores a SYN that carries an unknown extension, but only drops a bare ACK
+    // utp-native) ignores a SYN that carries an unknown extension, and reads past it in an ACK
     this.announcePending = this.config.pathMtuProbing
     this.timers.stop(Timer.Handshake)
     this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)

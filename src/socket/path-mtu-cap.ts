@@ -48,18 +48,19 @@ export class PathMtuCaps {
   }
 
   capFor (address: string): number | undefined {
-    if (!this.offHost && !isLoopback(address)) {
+    const loopback = isLoopback(address)
+    if (!this.offHost && !loopback) {
       return undefined
     }
     const ipv6 = address.includes(':')
-    const key = `${ipv6 ? 6 : 4}${isLoopback(address) ? 'lo' : ''}`
+    const key = `${ipv6 ? 6 : 4}${loopback ? 'lo' : ''}`
     const now = performance.now()
     if (now - this.readAt > REFRESH_MS) {
       this.caps.clear()
       this.readAt = now
     }
     if (!this.caps.has(key)) {
-      this.caps.set(key, this.compute(ipv6, isLoopback(address)))
+      this.caps.set(key, this.compute(ipv6, loopback))
     }
     return this.caps.get(key)
   }
