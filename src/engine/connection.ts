@@ -250,6 +250,7 @@ export class Connection {
   private confirmed = false
 
   private closeReason: CloseReason | undefined
+  private partialHeldValue = false
 
   // --- path MTU
   /** the peer announced in the handshake that it echoes path MTU probes */
@@ -623,8 +624,14 @@ export class Connection {
 
   // ---------------------------------------------------------------- outputs
 
-  /** The next datagram to send, or undefined */
-  pollTransmit (now: Instant): Transmit | undefined {
+  /**
+   * The next datagram to send, or undefined. With `holdPartial`, a data packet shorter than the
+   * packet size waits while a full packet's worth is unacknowledged (see {@link partialHeld}):
+   * a caller that sends at every write would otherwise cut the tail of each write into a packet
+   * of its own during a bulk transfer, which costs a datagram each with 64 KiB packets.
+   */
+  pollTransmit (now: Instant, holdPartial = false): Transmit | undefined {
+    this.partialHeldValue = false
     if (this.resetPending) {
       this.resetPending = false
       return this.buildControl(now, PacketType.Reset, this.out.nxt)
@@ -660,7 +667,7 @@ export class Connection {
       }
     }
     if (this.stateValue !== ConnState.Linger) {
-      const pkt = this.nextToSend(now)
+      const pkt = this.nextToSend(now, holdPartial)
       if (pkt != null) {
         return this.transmitPacket(now, pkt)
       }
@@ -683,6 +690,11 @@ export class Connection {
       this.readablePending = false
     }
     return ev
+  }
+
+  /** The last `holdPartial` poll kept a partial data packet back */
+  get partialHeld (): boolean {
+    return this.partialHeldValue
   }
 
   get hasEvents (): boolean {
@@ -1169,7 +1181,7 @@ export class Connection {
   // ---------------------------------------------------------------- sending
 
   /** The next sequenced packet the windows allow, creating it from written data if needed */
-  private nextToSend (now: Instant): OutPacket | undefined {
+  private nextToSend (now: Instant, holdPartial: boolean): OutPacket | undefined {
     const windowLimit = Math.min(this.cc.window, this.peerWindow)
     const synRecvLimited = !this.confirmed && this.out.count >= SYN_RECV_MAX_PACKETS
 
@@ -1203,6 +1215,10 @@ export class Connection {
       this.noteBulk()
     }
     if (pending > 0) {
+      if (holdPartial && pending < this.maxPayload && this.bytesInFlight >= this.maxPayload) {
+        this.partialHeldValue = true
+        return undefined
+      }
       const room = windowLimit - this.bytesInFlight
       let size = Math.min(this.maxPayload, pending)
       if (room < size) {

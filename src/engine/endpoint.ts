@@ -142,6 +142,8 @@ export class Endpoint {
   private readonly unconfirmed = new RemoteIndex()
   private readonly heap = new DeadlineHeap<EndpointConnection>()
   private readonly dirty = new Set<EndpointConnection>()
+  /** connections that kept a partial packet back in a `holdPartial` poll */
+  private readonly held = new Set<EndpointConnection>()
   private readonly withEvents = new Set<EndpointConnection>()
   private readonly events: EndpointEvent[] = []
   private readonly strays: StrayReply[] = []
@@ -278,24 +280,43 @@ export class Endpoint {
     this.touch(entry)
   }
 
-  pollTransmit (now: Instant): EndpointTransmit | undefined {
+  /**
+   * The next datagram to send, or undefined. `holdPartial` (see {@link Connection.pollTransmit})
+   * lets a caller that polls at every write keep the tails of bulk writes back; it must poll
+   * without it later, while {@link hasHeldPackets}.
+   */
+  pollTransmit (now: Instant, holdPartial = false): EndpointTransmit | undefined {
     this.lastNow = now
     const stray = this.strays.shift()
     if (stray != null) {
       return { remote: stray.remote, header: stray.bytes, payload: EMPTY }
     }
+    if (!holdPartial && this.held.size > 0) {
+      for (const entry of this.held) {
+        this.dirty.add(entry)
+      }
+      this.held.clear()
+    }
     for (const entry of this.dirty) {
       if (entry.connection.wantsPathMtuCap) {
         entry.connection.setPathMtuCap(this.pathMtuCap?.(entry.remote))
       }
-      const t = entry.connection.pollTransmit(now)
+      const t = entry.connection.pollTransmit(now, holdPartial)
       if (t != null) {
         return { remote: entry.remote, header: t.header, payload: t.payload }
       }
       this.dirty.delete(entry)
+      if (entry.connection.partialHeld) {
+        this.held.add(entry)
+      }
       this.refresh(entry)
     }
     return undefined
+  }
+
+  /** Some connection kept a packet back in a `holdPartial` poll */
+  get hasHeldPackets (): boolean {
+    return this.held.size > 0
   }
 
   pollTimeout (): Instant | undefined {
@@ -396,6 +417,7 @@ export class Endpoint {
     // our SYN is forgotten silently: the peer dropped it, or will answer it with ST_RESET
     this.heap.remove(dial)
     this.dirty.delete(dial)
+    this.held.delete(dial)
     this.withEvents.delete(dial)
     this.connections.delete(dial.remote, ours.recvId)
     dial.dialling = false
