@@ -692,7 +692,7 @@ export class Connection {
     return ev
   }
 
-  /** The last `holdPartial` poll kept a partial data packet back */
+  /** The last `holdPartial` poll kept a partial data packet back (it may have returned an ACK instead) */
   get partialHeld (): boolean {
     return this.partialHeldValue
   }

@@ -314,7 +314,10 @@ export class Endpoint {
     return undefined
   }
 
-  /** Some connection kept a packet back in a `holdPartial` poll */
+  /**
+   * Some connection kept a packet back in a `holdPartial` poll (it may have sent it since, in a
+   * later one: the next poll without `holdPartial` finds out)
+   */
   get hasHeldPackets (): boolean {
     return this.held.size > 0
   }
@@ -560,6 +563,7 @@ export class Endpoint {
     if (conn.isDrained && !conn.hasEvents && !this.dirty.has(entry)) {
       this.heap.remove(entry)
       this.withEvents.delete(entry)
+      this.held.delete(entry)
       if (this.connections.get(entry.remote, entry.connection.recvId) === entry) {
         this.connections.delete(entry.remote, entry.connection.recvId)
         this.dialling.delete(entry)
