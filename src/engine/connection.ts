@@ -118,6 +118,12 @@ export interface ConnectionInit {
   /** fills a buffer with cryptographically strong random bytes */
   randomBytes(buf: Uint8Array): void
   now: Instant
+  /**
+   * Allocates the header of each outgoing datagram (default `new Uint8Array`): Node.js's pooled
+   * `Buffer.allocUnsafe` is taken by `node:dgram` as it is, where a small Uint8Array has to be
+   * moved off the V8 heap first
+   */
+  allocate?(size: number): Uint8Array
   log?: TraceLogger
   /** replaces LEDBAT (tests use a fixed window) */
   congestionController?: CongestionController
@@ -180,6 +186,7 @@ export class Connection {
 
   private stateValue: ConnectionState
   private readonly config: Readonly<ConnectionConfig>
+  private readonly allocate: (size: number) => Uint8Array
   private readonly log: TraceLogger
   private readonly timers = new TimerTable()
   private readonly rtt: RttEstimator
@@ -264,6 +271,7 @@ export class Connection {
 
   private constructor (init: ConnectionInit, recvId: number, sendId: number, initiator: boolean, isn: number, ackNr: number, synSeq?: number) {
     this.config = init.config
+    this.allocate = init.allocate ?? allocateBytes
     this.log = init.log ?? NOOP_LOG
     this.recvId = recvId
     this.sendId = sendId
@@ -1215,8 +1223,7 @@ export class Connection {
       this.noteBulk()
     }
     if (pending > 0) {
-      if (holdPartial && pending < this.maxPayload && this.bytesInFlight >= this.maxPayload) {
-        this.partialHeldValue = true
+      if (holdPartial && this.holdsTail(pending)) {
         return undefined
       }
       const room = windowLimit - this.bytesInFlight
@@ -1243,6 +1250,12 @@ export class Connection {
       return fin
     }
     return undefined
+  }
+
+  /** A partial packet waits while a full packet's worth is unacknowledged (see {@link pollTransmit}) */
+  private holdsTail (pending: number): boolean {
+    this.partialHeldValue = pending < this.maxPayload && this.bytesInFlight >= this.maxPayload
+    return this.partialHeldValue
   }
 
   /** Records why sending stopped: growth is only allowed when the congestion window is the limit */
@@ -1367,7 +1380,7 @@ export class Connection {
       seqNr: seq,
       ackNr: type === PacketType.Syn ? 0 : ackNr
     }
-    const header = new Uint8Array(headerSize(sackBytes, pathMtu != null))
+    const header = this.allocate(headerSize(sackBytes, pathMtu != null))
     encodeHeader(header, 0, fields, SACK_SCRATCH, sackBytes, pathMtu)
     if (padTo > header.byteLength) {
       payload = padding(padTo - header.byteLength)
@@ -1497,6 +1510,10 @@ const SACK_SCRATCH = new Uint8Array(MAX_SACK_BYTES)
 /** Payload bytes per packet: the datagram minus the header and room for a 4-byte selective ACK */
 export function maxPayloadFor (packetSize: number): number {
   return packetSize - HEADER_SIZE - 2 - 4
+}
+
+function allocateBytes (size: number): Uint8Array {
+  return new Uint8Array(size)
 }
 
 function randomU16 (randomBytes: (buf: Uint8Array) => void): number {

@@ -17,7 +17,7 @@ import { decodePacket, encodePacket, PacketType } from './packet.ts'
 import { wireTimestamp } from './time.ts'
 import type { ConnectionConfig } from './config.ts'
 import type { CongestionController } from './congestion/controller.ts'
-import type { ConnectionEvent, TraceLogger, Transmit } from './connection.ts'
+import type { ConnectionEvent, ConnectionInit, TraceLogger, Transmit } from './connection.ts'
 import type { HeapEntry } from './deadline-heap.ts'
 import type { Packet } from './packet.ts'
 import type { Instant } from './time.ts'
@@ -31,6 +31,8 @@ export interface RemoteAddress {
 export interface EndpointInit {
   /** fills a buffer with cryptographically strong random bytes */
   randomBytes(buf: Uint8Array): void
+  /** allocates the header of each outgoing datagram (see {@link ConnectionInit.allocate}) */
+  allocate?: ConnectionInit['allocate']
   /** settings for every connection of this endpoint */
   config?: Partial<ConnectionConfig>
   /**
@@ -127,6 +129,7 @@ export class Endpoint {
   listening = false
   readonly config: Readonly<ConnectionConfig>
   private readonly randomBytes: (buf: Uint8Array) => void
+  private readonly allocate: ((size: number) => Uint8Array) | undefined
   private readonly log: TraceLogger
   private readonly connectionLog?: (remote: RemoteAddress, recvId: number) => TraceLogger
   private readonly makeController?: () => CongestionController
@@ -159,6 +162,7 @@ export class Endpoint {
 
   constructor (init: EndpointInit) {
     this.randomBytes = init.randomBytes
+    this.allocate = init.allocate
     this.config = resolveConnectionConfig(init.config)
     this.log = init.log ?? NOOP_LOG
     this.connectionLog = init.connectionLog
@@ -218,6 +222,7 @@ export class Endpoint {
       const connection = Connection.connect({
         config: this.config,
         randomBytes: this.randomBytes,
+        allocate: this.allocate,
         now,
         recvId,
         log: this.connectionLog?.(remote, recvId),
@@ -380,6 +385,7 @@ export class Endpoint {
     const connection = Connection.accept({
       config: this.config,
       randomBytes: this.randomBytes,
+      allocate: this.allocate,
       now,
       syn,
       log: this.connectionLog?.(remote, recvId),

@@ -25,7 +25,7 @@ export class SendSlab {
   copy (chunk: Uint8Array): Uint8Array {
     const n = chunk.byteLength
     if (n > MAX_SLAB_WRITE) {
-      return Uint8Array.prototype.slice.call(chunk)
+      return Buffer.from(chunk)
     }
     let slab = this.slab?.deref()
     if (slab == null || this.used + n > slab.byteLength) {
@@ -35,7 +35,8 @@ export class SendSlab {
       this.slab = new WeakRef(slab)
       this.used = 0
     }
-    const out = new Uint8Array(slab, this.used, n)
+    // a Buffer, and so are the packets cut from it: node:dgram takes those without converting
+    const out = Buffer.from(slab, this.used, n)
     out.set(chunk)
     this.used += n
     return out

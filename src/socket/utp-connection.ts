@@ -105,7 +105,8 @@ export class UtpConnection extends Duplex {
     try {
       // the engine keeps what it is given until the peer acknowledges it, long after this
       // callback; a copy lets the caller reuse its buffer, as it may with a TCP socket
-      const copy = this.sendSlab == null && chunk.byteLength < MIN_SLAB_WRITE ? Uint8Array.prototype.slice.call(chunk) : (this.sendSlab ??= new SendSlab()).copy(chunk)
+      // (a small copy comes from Node's buffer pool: off the V8 heap, as node:dgram wants it)
+      const copy = this.sendSlab == null && chunk.byteLength < MIN_SLAB_WRITE ? Buffer.from(chunk) : (this.sendSlab ??= new SendSlab()).copy(chunk)
       more = conn.write(this.carrier.now(), copy)
     } catch (err: any) {
       callback(err)

@@ -133,7 +133,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private flushQueued = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Infinity
-  /** datagrams handed to `dgram.send()` whose callback has not run yet */
+  /** datagrams handed to `dgram.send()` while closing whose callback has not run yet */
   private sendsInFlight = 0
   private onSendsDone: (() => void) | undefined
 
@@ -148,6 +148,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     const caps = new PathMtuCaps(undefined, undefined, options.pathMtuProbing === 'all-paths')
     this.endpoint = new Endpoint({
       randomBytes: (buf) => { randomFillSync(buf) },
+      allocate: (size) => Buffer.allocUnsafe(size),
       maxHalfOpen: options.maxHalfOpen,
       simultaneousOpen: this.simultaneousOpen,
       pathMtuCap: (remote) => caps.capFor(remote.address),
@@ -523,13 +524,20 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     let t
     while ((t = this.endpoint.pollTransmit(now, holdPartial)) != null) {
       const list = t.payload.byteLength > 0 ? [t.header, t.payload] : t.header
-      this.sendsInFlight++
+      // a send error (EHOSTUNREACH, ENOBUFS...) is a loss the protocol recovers from: without a
+      // callback node:dgram drops it, and saves a request object per datagram. Only the last
+      // datagrams, sent while closing, are counted, so that the port closes after they are out.
+      const counted = this.closing != null
+      if (counted) {
+        this.sendsInFlight++
+      }
       try {
-        this.dgram.send(list, t.remote.port, t.remote.address, this.onSent)
+        this.dgram.send(list, t.remote.port, t.remote.address, counted ? this.onSent : undefined)
       } catch (err: any) {
-        // no callback will come for this one; a datagram that cannot go out is a loss, which the
-        // protocol recovers from, never an exception out of the event loop
-        this.onSent()
+        // never an exception out of the event loop
+        if (counted) {
+          this.onSent()
+        }
         this.log.error('could not send to %s:%d - %e', t.remote.address, t.remote.port, err)
       }
     }
