@@ -113,6 +113,8 @@ const PROBE_WAIT_MS = 2_000
  */
 const PROBE_DELAY_MS = 25
 const MS = 1000
+/** first byte of a SYN: type ST_SYN (4), version 1 */
+const SYN_TYPE_VERSION = 0x41
 
 export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
   readonly type: 'udp4' | 'udp6'
@@ -325,7 +327,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     const { address: host, port } = remote
     const entry = this.endpoint.connect(this.now(), remote)
     const conn = this.adopt(entry)
-    this.wake(entry)
+    this.endpoint.wake(entry)
+    // the SYN goes now, not after whatever the caller and the microtask queue do next: the
+    // handshake is a round trip the whole dial waits for
+    this.transmit()
+    this.flushSoon()
     return new Promise<UtpConnection>((resolve, reject) => {
       let probeTimer: ReturnType<typeof setTimeout> | undefined
       const done = (): void => {
@@ -459,6 +465,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.emit('message', msg, rinfo)
       return
     }
+    if (msg[0] === SYN_TYPE_VERSION) {
+      // the answer to a SYN goes at once, ahead of the rest of this batch: the dialler waits for it
+      this.transmit()
+    }
     this.scheduleFlush()
   }
 
@@ -547,6 +557,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     let ev: EndpointEvent | undefined
     while ((ev = this.endpoint.pollEvent()) != null) {
       if (ev.type === 'incoming') {
+        // the SYN-ACK first: the handler may work a while (a libp2p upgrade starts with a key pair)
+        // and nothing it writes could ride with the SYN-ACK anyway
+        this.transmit()
         const conn = this.adopt(ev.connection)
         try {
           this.emit('connection', conn)
