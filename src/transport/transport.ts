@@ -82,9 +82,7 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
     const socket = await this.pool.forDial(type, host)
     let connection
     try {
-      const xt0 = performance.now()
       connection = await socket.connect(port, host, { signal: options.signal })
-      ;(globalThis as any).xconn = ((globalThis as any).xconn ?? []); (globalThis as any).xconn.push(performance.now() - xt0)
     } catch (err: any) {
       this.pool.release(socket)
       this.metrics?.errors.increment({ [err.name === 'AbortError' ? 'abort' : 'connect']: true })
