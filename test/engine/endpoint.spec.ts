@@ -275,6 +275,32 @@ describe('Endpoint', () => {
     })
   })
 
+  describe('allocation', () => {
+    it('takes the header of every datagram from the allocate hook', () => {
+      const handed = new Set<Uint8Array>()
+      const ep = endpoint({
+        allocate: (size) => {
+          const buf = new Uint8Array(new ArrayBuffer(size + 8), 4, size)
+          handed.add(buf)
+          return buf
+        }
+      })
+      const { entry, synAck } = accept(ep, T0, PEER, 100, 1000)
+      expect(synAck.type).to.equal(PacketType.State)
+      expect(confirm(ep, T0 + 1000, PEER, 100, 1000, synAck, utf8('hello'))).to.equal('handled')
+      entry.connection.write(T0 + 2000, utf8('world'))
+      ep.wake(entry)
+      let headers = 0
+      for (let t = ep.pollTransmit(T0 + 2000); t != null; t = ep.pollTransmit(T0 + 2000)) {
+        expect(handed.has(t.header), 'header from the hook').to.equal(true)
+        headers++
+      }
+      expect(headers).to.be.at.least(1)
+      // the SYN-ACK's header too
+      expect(handed.size).to.equal(headers + 1)
+    })
+  })
+
   describe('lifecycle', () => {
     it('forgets a drained connection: size returns to 0 and pollTimeout() to undefined', () => {
       const pair = new EndpointPair({ seed: 31 })
