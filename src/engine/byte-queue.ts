@@ -2,8 +2,12 @@
  * A FIFO of byte chunks that hands out slices of a given size. Slicing within one chunk returns a
  * view (no copy); only a slice that spans chunks is copied.
  */
+/** The chunk list of every empty queue: frozen, so a write to it throws */
+const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[]
+
 export class ByteQueue {
-  private chunks: Uint8Array[] = []
+  /** {@link NO_CHUNKS} while empty: an idle connection holds no array of its own */
+  private chunks: Uint8Array[] = NO_CHUNKS
   private head = 0
   /** bytes already taken from `chunks[head]` */
   private offset = 0
@@ -16,6 +20,9 @@ export class ByteQueue {
   push (chunk: Uint8Array): void {
     if (chunk.byteLength === 0) {
       return
+    }
+    if (this.chunks === NO_CHUNKS) {
+      this.chunks = []
     }
     this.chunks.push(chunk)
     this.bytes += chunk.byteLength
@@ -64,7 +71,7 @@ export class ByteQueue {
   }
 
   clear (): void {
-    this.chunks = []
+    this.chunks = NO_CHUNKS
     this.head = 0
     this.offset = 0
     this.bytes = 0
@@ -101,7 +108,7 @@ export class ByteQueue {
       this.offset = 0
       this.head++
       if (this.head === this.chunks.length) {
-        this.chunks = []
+        this.chunks = NO_CHUNKS
         this.head = 0
       } else if (this.head > 1024) {
         // drop consumed slots now and then so the array does not grow without bound

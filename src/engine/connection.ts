@@ -191,7 +191,8 @@ export class Connection {
   private readonly timers = new TimerTable()
   private readonly rtt: RttEstimator
   private readonly cc: CongestionController
-  private readonly events: ConnectionEvent[] = []
+  /** {@link NO_EVENTS} while none are queued: an idle connection holds no array of its own */
+  private events: ConnectionEvent[] = NO_EVENTS
 
   // --- send side
   private readonly out: SendBuffer
@@ -245,7 +246,7 @@ export class Connection {
 
   // --- handshake
   /** SYN_SENT: acceptor packets that came before the SYN-ACK */
-  private earlyPackets: Packet[] = []
+  private earlyPackets: Packet[] | undefined
   /** acceptor: sequence number of the initiator's SYN, answered by the stored SYN-ACK */
   private readonly synSeq: number | undefined
   /** acceptor: our initial sequence number, the seq_nr of the SYN-ACK */
@@ -321,7 +322,7 @@ export class Connection {
     conn.timers.set(Timer.Handshake, init.now + init.config.handshakeTimeout)
     conn.touchReceived(init.now)
     conn.log('accept recv_id=%d isn=%d syn_seq=%d', conn.recvId, isn, syn.seqNr)
-    conn.events.push({ type: 'connected' })
+    conn.queueEvent({ type: 'connected' })
     return conn
   }
 
@@ -538,10 +539,10 @@ export class Connection {
     }
     this.checkFinished(now)
 
-    if (this.confirmed && this.earlyPackets.length > 0) {
+    if (this.confirmed && this.earlyPackets != null) {
       // the SYN-ACK has placed the acceptor's sequence space: now the early data fits
       const early = this.earlyPackets
-      this.earlyPackets = []
+      this.earlyPackets = undefined
       for (const e of early) {
         this.handlePacket(now, e)
       }
@@ -558,7 +559,7 @@ export class Connection {
     if (this.stateValue === ConnState.SynRecv) {
       this.setState(ConnState.Connected)
     }
-    this.events.push({ type: 'confirmed' })
+    this.queueEvent({ type: 'confirmed' })
   }
 
   /** BEP 29: a duplicate SYN means our SYN-ACK was lost; answer with the very same one */
@@ -692,8 +693,21 @@ export class Connection {
     return this.timers.next()
   }
 
+  private queueEvent (ev: ConnectionEvent): void {
+    if (this.events === NO_EVENTS) {
+      this.events = []
+    }
+    this.events.push(ev)
+  }
+
   pollEvent (): ConnectionEvent | undefined {
+    if (this.events.length === 0) {
+      return undefined
+    }
     const ev = this.events.shift()
+    if (this.events.length === 0) {
+      this.events = NO_EVENTS
+    }
     if (ev?.type === 'readable') {
       this.readablePending = false
     }
@@ -721,6 +735,7 @@ export class Connection {
       // the acceptor sent data first and its SYN-ACK was lost: keep the data, and ask for the
       // SYN-ACK again at once rather than after a retransmission timeout. The acceptor's first
       // sequence number is only known from the SYN-ACK, so the data cannot be placed yet.
+      this.earlyPackets ??= []
       if (this.earlyPackets.length < MAX_EARLY_PACKETS) {
         this.earlyPackets.push(p)
       }
@@ -738,7 +753,7 @@ export class Connection {
     this.announcePending = this.config.pathMtuProbing
     this.timers.stop(Timer.Handshake)
     this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)
-    this.events.push({ type: 'connected' })
+    this.queueEvent({ type: 'connected' })
     this.confirmed = true
     // acknowledge the SYN-ACK even with nothing to send: that confirms us to the acceptor (our
     // first data would too, but an application may wait for the other side to speak first, and a
@@ -808,7 +823,7 @@ export class Connection {
 
     if (this.writeBlocked && this.bufferedAmount < this.sendLimit && this.isWritable) {
       this.writeBlocked = false
-      this.events.push({ type: 'writable' })
+      this.queueEvent({ type: 'writable' })
     }
   }
 
@@ -824,7 +839,7 @@ export class Connection {
         this.forget(pkt)
         if (pkt.type === PacketType.Fin) {
           this.finAcked = true
-          this.events.push({ type: 'flushed' })
+          this.queueEvent({ type: 'flushed' })
         }
       }
       this.dupAcks = 0
@@ -1136,11 +1151,11 @@ export class Connection {
         this.stats.bytesReceived += p.payload.byteLength
         if (this.recv.unread > before && !this.readablePending) {
           this.readablePending = true
-          this.events.push({ type: 'readable' })
+          this.queueEvent({ type: 'readable' })
         }
         if (this.remoteFinSeq != null && this.recv.ackNr === this.remoteFinSeq && !this.remoteEnded) {
           this.remoteEnded = true
-          this.events.push({ type: 'end' })
+          this.queueEvent({ type: 'end' })
           this.ackNow = true
         }
         if (this.recv.outOfOrder > 0 || ++this.unackedPackets >= ACK_EVERY_PACKETS || this.config.delayedAck === 0) {
@@ -1420,7 +1435,7 @@ export class Connection {
     // the send side is done; received data stays readable until the application takes it
     this.releaseSendBuffers()
     this.closeReason = 'closed'
-    this.events.push({ type: 'closed', reason: 'closed', message: 'both sides finished' })
+    this.queueEvent({ type: 'closed', reason: 'closed', message: 'both sides finished' })
   }
 
   private close (reason: CloseReason, message: string): void {
@@ -1438,7 +1453,7 @@ export class Connection {
     if (!wasLingering) {
       this.closeReason = reason
       this.log('closed reason=%s: %s', reason, message)
-      this.events.push({ type: 'closed', reason, message })
+      this.queueEvent({ type: 'closed', reason, message })
     }
   }
 
@@ -1448,7 +1463,7 @@ export class Connection {
     this.unackedBytes = 0
     this.bytesInFlight = 0
     this.lostCount = 0
-    this.earlyPackets = []
+    this.earlyPackets = undefined
   }
 
   /** Last sequence number received in order (BEP 29 `ack_nr`) */
@@ -1511,6 +1526,9 @@ const SACK_SCRATCH = new Uint8Array(MAX_SACK_BYTES)
 export function maxPayloadFor (packetSize: number): number {
   return packetSize - HEADER_SIZE - 2 - 4
 }
+
+/** The event queue of every connection with no event queued: frozen, so a write to it throws */
+const NO_EVENTS: ConnectionEvent[] = Object.freeze([]) as unknown as ConnectionEvent[]
 
 function allocateBytes (size: number): Uint8Array {
   return new Uint8Array(size)

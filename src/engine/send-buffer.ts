@@ -26,11 +26,15 @@ export interface OutPacket {
  * sits at `head + (seq - una)`. Memory follows the packets outstanding, so an idle connection
  * holds an empty array. The capacity bounds the packets in flight.
  */
+/** The array of every empty send buffer: frozen, so a write to it throws */
+const NO_ITEMS: Array<OutPacket | undefined> = Object.freeze([]) as unknown as Array<OutPacket | undefined>
+
 export class SendBuffer {
   /** Most sequenced packets outstanding at once; well under half the 16-bit space */
   static readonly CAPACITY = 4096
 
-  private items: Array<OutPacket | undefined> = []
+  /** {@link NO_ITEMS} while empty: an idle connection holds no array of its own */
+  private items: Array<OutPacket | undefined> = NO_ITEMS
   private head = 0
   /** oldest unacknowledged sequence number */
   una: number
@@ -67,6 +71,9 @@ export class SendBuffer {
       lost: false,
       sacked: false
     }
+    if (this.items === NO_ITEMS) {
+      this.items = []
+    }
     this.items.push(pkt)
     this.nxt = seqAdd(this.nxt, 1)
     return pkt
@@ -91,7 +98,7 @@ export class SendBuffer {
     this.head++
     this.una = seqAdd(this.una, 1)
     if (this.una === this.nxt) {
-      this.items = []
+      this.items = NO_ITEMS
       this.head = 0
     } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       // drop the consumed front now and then, so the array does not grow without bound
@@ -102,7 +109,7 @@ export class SendBuffer {
   }
 
   clear (): void {
-    this.items = []
+    this.items = NO_ITEMS
     this.head = 0
     this.una = this.nxt
   }
