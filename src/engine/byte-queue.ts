@@ -1,10 +1,10 @@
+/** The chunk list of every empty queue: frozen, so a write to it throws */
+const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[]
+
 /**
  * A FIFO of byte chunks that hands out slices of a given size. Slicing within one chunk returns a
  * view (no copy); only a slice that spans chunks is copied.
  */
-/** The chunk list of every empty queue: frozen, so a write to it throws */
-const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[]
-
 export class ByteQueue {
   /** {@link NO_CHUNKS} while empty: an idle connection holds no array of its own */
   private chunks: Uint8Array[] = NO_CHUNKS

@@ -7,8 +7,9 @@
  * Calling protocol. Inputs are {@link Connection.handlePacket}, {@link Connection.handleTimeout}
  * and the application commands {@link Connection.write}, {@link Connection.end},
  * {@link Connection.reset} and {@link Connection.read}. After each input, call
- * {@link Connection.pollTransmit} until it returns undefined, then {@link Connection.pollTimeout},
- * then {@link Connection.pollEvent} until undefined. `now` (integer microseconds, monotonic) must
+ * {@link Connection.pollTransmit} and {@link Connection.pollEvent} until they return undefined (in
+ * either order: events first lets what their handlers write carry the ACK), then
+ * {@link Connection.pollTimeout}. `now` (integer microseconds, monotonic) must
  * never go backwards. A spurious `handleTimeout` does nothing.
  *
  * The connection never throws on input from the network: bad packets are dropped (with a trace

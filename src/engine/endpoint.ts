@@ -5,8 +5,9 @@
  *
  * Calling protocol (the same as {@link Connection}): after {@link Endpoint.handle},
  * {@link Endpoint.handleTimeout}, {@link Endpoint.connect} or any application command on a
- * connection, drain {@link Endpoint.pollTransmit}, then read {@link Endpoint.pollTimeout}, then
- * drain {@link Endpoint.pollEvent}.
+ * connection, drain {@link Endpoint.pollTransmit} and {@link Endpoint.pollEvent}, then read
+ * {@link Endpoint.pollTimeout}. Draining the events first lets what their handlers write at once
+ * carry the ACK that would otherwise go out alone.
  */
 
 import { resolveConnectionConfig } from './config.ts'
@@ -317,6 +318,16 @@ export class Endpoint {
       this.refresh(entry)
     }
     return undefined
+  }
+
+  /**
+   * The next datagram of `entry` alone, ahead of the other connections' (a dial's SYN, which the
+   * whole dial waits for). The connection stays marked: a later {@link pollTransmit} still visits it.
+   */
+  pollTransmitFor (now: Instant, entry: EndpointConnection): EndpointTransmit | undefined {
+    this.lastNow = now
+    const t = entry.connection.pollTransmit(now)
+    return t == null ? undefined : { remote: entry.remote, header: t.header, payload: t.payload }
   }
 
   /**

@@ -21,14 +21,14 @@ export interface OutPacket {
   sacked: boolean
 }
 
-/**
- * The unacknowledged part of the send sequence space, `[una, nxt)`, as a queue: packet `seq`
- * sits at `head + (seq - una)`. Memory follows the packets outstanding, so an idle connection
- * holds an empty array. The capacity bounds the packets in flight.
- */
 /** The array of every empty send buffer: frozen, so a write to it throws */
 const NO_ITEMS: Array<OutPacket | undefined> = Object.freeze([]) as unknown as Array<OutPacket | undefined>
 
+/**
+ * The unacknowledged part of the send sequence space, `[una, nxt)`, as a queue: packet `seq`
+ * sits at `head + (seq - una)`. Memory follows the packets outstanding, so an idle connection
+ * holds none of its own (it shares a frozen empty one). The capacity bounds the packets in flight.
+ */
 export class SendBuffer {
   /** Most sequenced packets outstanding at once; well under half the 16-bit space */
   static readonly CAPACITY = 4096

@@ -35,7 +35,7 @@ export class SendSlab {
       this.slab = new WeakRef(slab)
       this.used = 0
     }
-    // a Buffer, and so are the packets cut from it: node:dgram takes those without converting
+    // a Buffer, and so are the packets cut from within one write: node:dgram takes those as they are
     const out = Buffer.from(slab, this.used, n)
     out.set(chunk)
     this.used += n

@@ -3,11 +3,12 @@
  * every datagram that is not uTP to the application. The engine ({@link Endpoint}) does the
  * protocol; this class owns the `node:dgram` socket, the clock and one timer for all connections.
  *
- * Datagrams received in one turn of the event loop are all fed to the engine before anything is
- * sent, so their ACKs are coalesced, and their events are delivered before the ACK goes out, so
- * that what the handlers write at once carries it. Writes go out after the microtasks of the
- * moment they were made, as TCP with Nagle off does: a reply is sent while the application is
- * still busy with the rest of its turn.
+ * The datagrams of one poll phase of the event loop are all fed to the engine before their ACKs
+ * go out, so those are coalesced, and their events are delivered first, so that what the handlers
+ * write at once carries the ACK. Writes go out after the microtasks of the moment they were made,
+ * as TCP with Nagle off does (a reply leaves while the application is still busy with the rest of
+ * its turn), except the partial last packet of a bulk write, which waits for the end of the turn
+ * when a full packet is already in flight. A dial's SYN leaves at once.
  */
 
 import { randomFillSync } from 'node:crypto'
@@ -24,7 +25,7 @@ import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
 import type { ConnectionConfig } from '../engine/config.ts'
-import type { EndpointConnection, EndpointEvent } from '../engine/endpoint.ts'
+import type { EndpointConnection, EndpointEvent, EndpointTransmit } from '../engine/endpoint.ts'
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import type { RemoteInfo, Socket } from 'node:dgram'
 
@@ -113,8 +114,6 @@ const PROBE_WAIT_MS = 2_000
  */
 const PROBE_DELAY_MS = 25
 const MS = 1000
-/** first byte of a SYN: type ST_SYN (4), version 1 */
-const SYN_TYPE_VERSION = 0x41
 
 export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
   readonly type: 'udp4' | 'udp6'
@@ -329,8 +328,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     const conn = this.adopt(entry)
     this.endpoint.wake(entry)
     // the SYN goes now, not after whatever the caller and the microtask queue do next: the
-    // handshake is a round trip the whole dial waits for
-    this.transmit()
+    // handshake is a round trip the whole dial waits for. Only this connection's: others may be
+    // waiting for their handlers to answer with their ACKs.
+    let t
+    while ((t = this.endpoint.pollTransmitFor(this.now(), entry)) != null) {
+      this.sendDatagram(t)
+    }
     this.flushSoon()
     return new Promise<UtpConnection>((resolve, reject) => {
       let probeTimer: ReturnType<typeof setTimeout> | undefined
@@ -465,10 +468,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.emit('message', msg, rinfo)
       return
     }
-    if (msg[0] === SYN_TYPE_VERSION) {
-      // the answer to a SYN goes at once, ahead of the rest of this batch: the dialler waits for it
-      this.transmit()
-    }
     this.scheduleFlush()
   }
 
@@ -511,9 +510,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.flushQueued = false
     // the tail of a bulk write waits for the end of the turn, when more writes may have filled it
     this.flush(true)
-    if (this.endpoint.hasHeldPackets) {
-      this.scheduleFlush()
-    }
   }
 
   /**
@@ -524,32 +520,44 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (this.closed) {
       return
     }
-    this.dispatchEvents()
-    this.transmit(holdPartial)
-    this.armTimer()
+    try {
+      this.dispatchEvents()
+    } finally {
+      // a handler that throws must not leave ACKs, data or a held tail behind
+      this.transmit(holdPartial)
+      if (holdPartial && this.endpoint.hasHeldPackets) {
+        this.scheduleFlush()
+      }
+      this.armTimer()
+    }
   }
 
   private transmit (holdPartial = false): void {
     const now = this.now()
     let t
     while ((t = this.endpoint.pollTransmit(now, holdPartial)) != null) {
-      const list = t.payload.byteLength > 0 ? [t.header, t.payload] : t.header
-      // a send error (EHOSTUNREACH, ENOBUFS...) is a loss the protocol recovers from: without a
-      // callback node:dgram drops it, and saves a request object per datagram. Only the last
-      // datagrams, sent while closing, are counted, so that the port closes after they are out.
-      const counted = this.closing != null
+      this.sendDatagram(t)
+    }
+  }
+
+  private sendDatagram (t: EndpointTransmit): void {
+    const list = t.payload.byteLength > 0 ? [t.header, t.payload] : t.header
+    // a send error (EHOSTUNREACH, ENOBUFS...) is a loss the protocol recovers from: without a
+    // callback node:dgram drops it, and saves a request object per datagram. Only the datagrams
+    // sent while closing are counted, so that the port closes after they are out; one that
+    // libuv queued earlier (a full kernel buffer) and that is still queued then is dropped.
+    const counted = this.closing != null
+    if (counted) {
+      this.sendsInFlight++
+    }
+    try {
+      this.dgram.send(list, t.remote.port, t.remote.address, counted ? this.onSent : undefined)
+    } catch (err: any) {
+      // never an exception out of the event loop
       if (counted) {
-        this.sendsInFlight++
+        this.onSent()
       }
-      try {
-        this.dgram.send(list, t.remote.port, t.remote.address, counted ? this.onSent : undefined)
-      } catch (err: any) {
-        // never an exception out of the event loop
-        if (counted) {
-          this.onSent()
-        }
-        this.log.error('could not send to %s:%d - %e', t.remote.address, t.remote.port, err)
-      }
+      this.log.error('could not send to %s:%d - %e', t.remote.address, t.remote.port, err)
     }
   }
 
@@ -557,9 +565,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     let ev: EndpointEvent | undefined
     while ((ev = this.endpoint.pollEvent()) != null) {
       if (ev.type === 'incoming') {
-        // the SYN-ACK first: the handler may work a while (a libp2p upgrade starts with a key pair)
-        // and nothing it writes could ride with the SYN-ACK anyway
-        this.transmit()
         const conn = this.adopt(ev.connection)
         try {
           this.emit('connection', conn)
@@ -594,7 +599,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     }
   }
 
-  /** send errors (EHOSTUNREACH, ENOBUFS...) are losses the protocol recovers from */
+  /** a counted send (see {@link sendDatagram}) is out or failed: either way it is no longer pending */
   private readonly onSent = (): void => {
     if (--this.sendsInFlight === 0 && this.onSendsDone != null) {
       const done = this.onSendsDone

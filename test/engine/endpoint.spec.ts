@@ -301,6 +301,21 @@ describe('Endpoint', () => {
     })
   })
 
+  describe('pollTransmitFor', () => {
+    it('sends one connection\'s datagrams ahead of the others, which the next pollTransmit still finds', () => {
+      const ep = endpoint({}, false)
+      const first = ep.connect(T0, PEER)
+      const second = ep.connect(T0, { address: PEER.address, port: PEER.port + 1 })
+      const ahead = ep.pollTransmitFor(T0, second)
+      expect(ahead?.remote.port).to.equal(PEER.port + 1)
+      expect(ep.pollTransmitFor(T0, second)).to.equal(undefined)
+      const rest = drainEndpointTransmits(ep, T0)
+      expect(rest.map(t => t.remote.port)).to.deep.equal([PEER.port])
+      expect(rest[0].packet.type).to.equal(PacketType.Syn)
+      expect(rest[0].packet.connectionId).to.equal(first.connection.recvId)
+    })
+  })
+
   describe('lifecycle', () => {
     it('forgets a drained connection: size returns to 0 and pollTimeout() to undefined', () => {
       const pair = new EndpointPair({ seed: 31 })

@@ -129,7 +129,7 @@ describe('simultaneous open', () => {
       accepted.push(c)
     })
     const dialling = a.connect(b.address().port, '127.0.0.1')
-    // the dial's SYN is out (connect() has bound, validated and sent by the next turn)
+    // the dial's SYN is out (connect() on a bound socket sends it before its first await)
     await waitFor(() => a.connectionCount === 1, 1_000, 1)
     forge(a, syn(0, 0), b.address().port)
     const ab = await dialling
