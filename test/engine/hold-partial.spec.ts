@@ -89,6 +89,28 @@ function connectedEndpoints (data: Uint8Array, seed: number): EndpointPair {
   return pair
 }
 
+/** A connected endpoint pair whose side `a` has {@link BULK} bytes (stream `seed`) to write, and its two apps */
+function bulkEndpoints (seed: number): { pair: EndpointPair, a: NonNullable<EndpointPair['apps']['a']>, b: NonNullable<EndpointPair['apps']['b']> } {
+  const pair = connectedEndpoints(streamBytes(seed, BULK), seed + 1)
+  const { a, b } = pair.apps
+  if (a == null || b == null) {
+    throw new Error('no apps after the handshake')
+  }
+  return { pair, a, b }
+}
+
+/** `a` writes all {@link BULK} bytes (and ends, if asked); a `holdPartial` poll sends the two full packets and holds the tail */
+function writeAllAndHold (pair: EndpointPair, a: NonNullable<EndpointPair['apps']['a']>, end: boolean): Packet[] {
+  a.writeLimit = BULK
+  a.endWhenDone = end
+  a.pump(pair.now)
+  expect(a.written).to.equal(BULK)
+  const full = pollHeldEndpoint(pair)
+  expect(shape(full)).to.deep.equal([[PacketType.Data, MSS], [PacketType.Data, MSS]])
+  expect(pair.a.hasHeldPackets).to.equal(true)
+  return full
+}
+
 /** Every datagram endpoint `a` sends at the pair's time in `holdPartial` polls, put on the wire to `b` */
 function pollHeldEndpoint (pair: EndpointPair): Packet[] {
   const out: Packet[] = []
@@ -261,20 +283,10 @@ describe('holdPartial', () => {
 
   describe('Endpoint.pollTransmit', () => {
     it('moves a connection holding its tail aside until a poll without holdPartial sends it', () => {
-      const data = streamBytes(10, BULK)
-      const pair = connectedEndpoints(data, 11)
-      const apps = pair.apps
-      const a = apps.a as NonNullable<typeof apps.a>
-      const b = apps.b as NonNullable<typeof apps.b>
+      const { pair, a, b } = bulkEndpoints(10)
       expect(pair.a.hasHeldPackets).to.equal(false)
 
-      a.writeLimit = data.byteLength
-      a.pump(pair.now)
-      expect(a.written).to.equal(BULK)
-
-      const full = pollHeldEndpoint(pair)
-      expect(shape(full)).to.deep.equal([[PacketType.Data, MSS], [PacketType.Data, MSS]])
-      expect(pair.a.hasHeldPackets).to.equal(true)
+      const full = writeAllAndHold(pair, a, false)
       // still held by another holdPartial poll
       expect(pollHeldEndpoint(pair)).to.deep.equal([])
       expect(pair.a.hasHeldPackets).to.equal(true)
@@ -290,20 +302,10 @@ describe('holdPartial', () => {
     })
 
     it('sends the held tail before the FIN, and the transfer completes', () => {
-      const data = streamBytes(12, BULK)
-      const pair = connectedEndpoints(data, 13)
-      const apps = pair.apps
-      const a = apps.a as NonNullable<typeof apps.a>
-      const b = apps.b as NonNullable<typeof apps.b>
+      const { pair, a, b } = bulkEndpoints(12)
 
-      a.writeLimit = data.byteLength
-      a.endWhenDone = true
-      a.pump(pair.now)
+      writeAllAndHold(pair, a, true)
       expect(a.ended).to.equal(true)
-
-      const full = pollHeldEndpoint(pair)
-      expect(shape(full)).to.deep.equal([[PacketType.Data, MSS], [PacketType.Data, MSS]])
-      expect(pair.a.hasHeldPackets).to.equal(true)
 
       expect(shape(pollEndpoint(pair))).to.deep.equal([[PacketType.Data, TAIL], [PacketType.Fin, 0]])
       expect(pair.a.hasHeldPackets).to.equal(false)
