@@ -9,7 +9,7 @@ import { expect } from 'aegir/chai'
 import { Connection } from '../../src/engine/connection.ts'
 import { Endpoint } from '../../src/engine/endpoint.ts'
 import { InvalidPacketError } from '../../src/engine/errors.ts'
-import { decodePacket, encodePacket, stringifyPacket } from '../../src/engine/packet.ts'
+import { decodePacket, encodePacket, PacketType, stringifyPacket } from '../../src/engine/packet.ts'
 import { Prng } from '../sim/prng.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
 import type { CongestionController } from '../../src/engine/congestion/controller.ts'
@@ -291,6 +291,67 @@ export abstract class WireSim<D extends { at: Instant }> {
 
 export type Side = 'a' | 'b'
 
+/**
+ * Two {@link Connection}s on a simulated wire: `a` dials (made by the subclass's `connect`, given
+ * to the constructor), `b` is accepted from the first SYN that reaches it, and whatever reaches `b`
+ * before that is lost. Subclasses decide what travels on the wire and how the sides are polled.
+ */
+export abstract class ConnectionLink<D extends { at: Instant }> extends WireSim<D> {
+  readonly a: Connection
+  private acceptor: Connection | undefined
+  /** what each side has read */
+  readonly received: Record<Side, Uint8Array[]> = { a: [], b: [] }
+
+  constructor (now: Instant, maxSteps: number, connect: (now: Instant) => Connection) {
+    super(now, maxSteps)
+    this.a = connect(now)
+  }
+
+  /** The accepting side; exists once a SYN has reached it */
+  get b (): Connection {
+    if (this.acceptor == null) {
+      throw new Error('no SYN has reached the acceptor yet')
+    }
+    return this.acceptor
+  }
+
+  get hasAcceptor (): boolean {
+    return this.acceptor != null
+  }
+
+  conn (side: Side): Connection {
+    return side === 'a' ? this.a : this.b
+  }
+
+  /** `side`'s connection, or undefined while `b` has not been accepted */
+  protected connOrNone (side: Side): Connection | undefined {
+    return side === 'a' ? this.a : this.acceptor
+  }
+
+  /** Everything `side` has read so far */
+  receivedBytes (side: Side): Uint8Array {
+    return concatBytes(this.received[side])
+  }
+
+  /** The accepting side's connection, from the SYN that reached it */
+  protected abstract accept (syn: Packet): Connection
+
+  /** Hands an arriving packet to `to` */
+  protected handOver (to: Side, packet: Packet): void {
+    if (to === 'b' && this.acceptor == null) {
+      if (packet.type === PacketType.Syn) {
+        this.acceptor = this.accept(packet)
+      }
+      return
+    }
+    this.conn(to).handlePacket(this.now, packet)
+  }
+
+  protected override timers (): Timed[] {
+    return this.acceptor == null ? [this.a] : [this.a, this.acceptor]
+  }
+}
+
 interface InFlight {
   /** arrival time, µs */
   at: Instant
@@ -321,11 +382,8 @@ export interface ConnectionPairInit {
  * {@link decodePacket} and handed to the other side's `handlePacket` after `latency`. Tests
  * inject loss with `drop` or by editing {@link wire}.
  */
-export class ConnectionPair extends WireSim<InFlight> {
-  readonly a: Connection
-  private acceptor: Connection | undefined
+export class ConnectionPair extends ConnectionLink<InFlight> {
   readonly events: Record<Side, EventSummary[]> = { a: [], b: [] }
-  readonly received: Record<Side, Uint8Array[]> = { a: [], b: [] }
   /** packets each side sent, decoded */
   readonly sent: Record<Side, Packet[]> = { a: [], b: [] }
   latency: Duration
@@ -336,47 +394,26 @@ export class ConnectionPair extends WireSim<InFlight> {
   private readonly makeController?: () => CongestionController
 
   constructor (config: Readonly<ConnectionConfig>, init: Omit<ConnectionPairInit, 'config'> = {}) {
-    super(init.now ?? 1_000_000, 100_000)
+    const randomBytes = seededRandomBytes(init.seed ?? 0x5eed)
+    super(init.now ?? 1_000_000, 100_000, (now) => Connection.connect({
+      config,
+      randomBytes,
+      now,
+      recvId: init.recvId ?? 0x0100,
+      congestionController: init.congestionController?.()
+    }))
     this.config = config
     this.latency = init.latency ?? 10_000
     this.drop = init.drop
     this.autoRead = init.autoRead ?? true
-    this.randomBytes = seededRandomBytes(init.seed ?? 0x5eed)
+    this.randomBytes = randomBytes
     this.makeController = init.congestionController
-    this.a = Connection.connect({
-      config,
-      randomBytes: this.randomBytes,
-      now: this.now,
-      recvId: init.recvId ?? 0x0100,
-      congestionController: this.makeController?.()
-    })
-  }
-
-  /** The accepting side; exists once a SYN has reached it */
-  get b (): Connection {
-    if (this.acceptor == null) {
-      throw new Error('no SYN has reached the acceptor yet')
-    }
-    return this.acceptor
-  }
-
-  get hasAcceptor (): boolean {
-    return this.acceptor != null
-  }
-
-  conn (side: Side): Connection {
-    return side === 'a' ? this.a : this.b
-  }
-
-  /** Everything `side` has read so far */
-  receivedBytes (side: Side): Uint8Array {
-    return concatBytes(this.received[side])
   }
 
   /** Polls both sides: transmits go on the wire, events are recorded, readable data is read */
   override flush (): void {
     for (const side of ['a', 'b'] as const) {
-      const conn = side === 'a' ? this.a : this.acceptor
+      const conn = this.connOrNone(side)
       if (conn == null) {
         continue
       }
@@ -408,25 +445,18 @@ export class ConnectionPair extends WireSim<InFlight> {
     this.flush()
   }
 
-  protected override timers (): Timed[] {
-    return this.acceptor == null ? [this.a] : [this.a, this.acceptor]
+  protected override accept (syn: Packet): Connection {
+    return Connection.accept({
+      config: this.config,
+      randomBytes: this.randomBytes,
+      now: this.now,
+      syn,
+      congestionController: this.makeController?.()
+    })
   }
 
   protected override deliver ({ to, packet }: InFlight): void {
-    if (to === 'b' && this.acceptor == null) {
-      if (packet.type !== 4) {
-        return
-      }
-      this.acceptor = Connection.accept({
-        config: this.config,
-        randomBytes: this.randomBytes,
-        now: this.now,
-        syn: packet,
-        congestionController: this.makeController?.()
-      })
-      return
-    }
-    this.conn(to).handlePacket(this.now, packet)
+    this.handOver(to, packet)
   }
 }
 

@@ -32,8 +32,8 @@ import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
 import {
   ADDR_A,
   ADDR_B,
+  ConnectionLink,
   EndpointPair,
-  concatBytes,
   decodeTransmit,
   drainEvents,
   recvAll,
@@ -41,8 +41,7 @@ import {
   send,
   seededRandomBytes,
   streamBytes,
-  transmitBytes,
-  WireSim
+  transmitBytes
 } from './helpers.ts'
 import type { PacketRepr, Side } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
@@ -370,15 +369,12 @@ interface MtuLinkInit {
  * settings and cap. Every datagram is encoded and decoded on its way; `drop` loses one as it is
  * sent.
  */
-class MtuLink extends WireSim<InFlight> {
-  readonly a: Connection
-  private acceptor: Connection | undefined
+class MtuLink extends ConnectionLink<InFlight> {
   readonly configs: Record<Side, Readonly<ConnectionConfig>>
   readonly caps: Record<Side, number | undefined>
   /** how often each side asked for its cap */
   readonly capRequests: Record<Side, number> = { a: 0, b: 0 }
   readonly sent: Sent[] = []
-  readonly received: Record<Side, Uint8Array[]> = { a: [], b: [] }
   readonly events: Record<Side, string[]> = { a: [], b: [] }
   latency: Duration
   readonly rate: number
@@ -388,32 +384,14 @@ class MtuLink extends WireSim<InFlight> {
   private readonly free: Record<Side, Instant> = { a: 0, b: 0 }
 
   constructor (init: MtuLinkInit = {}) {
-    super(T0, 200_000)
-    this.configs = { a: config(init.a), b: config(init.b) }
+    const configs = { a: config(init.a), b: config(init.b) }
+    const randomBytes = seededRandomBytes(init.seed ?? 0x3711)
+    super(T0, 200_000, (now) => Connection.connect({ config: configs.a, randomBytes, now, recvId: 0x0200 }))
+    this.configs = configs
     this.caps = { a: init.cap?.a, b: init.cap?.b }
     this.latency = init.latency ?? 10_000
     this.rate = init.rate ?? Infinity
-    this.randomBytes = seededRandomBytes(init.seed ?? 0x3711)
-    this.a = Connection.connect({ config: this.configs.a, randomBytes: this.randomBytes, now: this.now, recvId: 0x0200 })
-  }
-
-  get b (): Connection {
-    if (this.acceptor == null) {
-      throw new Error('no SYN has reached the acceptor yet')
-    }
-    return this.acceptor
-  }
-
-  get hasAcceptor (): boolean {
-    return this.acceptor != null
-  }
-
-  conn (side: Side): Connection {
-    return side === 'a' ? this.a : this.b
-  }
-
-  bytes (side: Side): Uint8Array {
-    return concatBytes(this.received[side])
+    this.randomBytes = randomBytes
   }
 
   /** What `from` sent, optionally of one kind of path MTU extension */
@@ -427,7 +405,7 @@ class MtuLink extends WireSim<InFlight> {
 
   override flush (): void {
     for (const side of ['a', 'b'] as const) {
-      const conn = side === 'a' ? this.a : this.acceptor
+      const conn = this.connOrNone(side)
       if (conn == null) {
         continue
       }
@@ -464,19 +442,12 @@ class MtuLink extends WireSim<InFlight> {
     }
   }
 
-  protected override timers (): Connection[] {
-    return this.acceptor == null ? [this.a] : [this.a, this.acceptor]
+  protected override accept (syn: Packet): Connection {
+    return Connection.accept({ config: this.configs.b, randomBytes: this.randomBytes, now: this.now, syn })
   }
 
   protected override deliver (d: InFlight): void {
-    const p = decodeOk(d.bytes)
-    if (d.to === 'b' && this.acceptor == null) {
-      if (p.type === PacketType.Syn) {
-        this.acceptor = Connection.accept({ config: this.configs.b, randomBytes: this.randomBytes, now: this.now, syn: p })
-      }
-      return
-    }
-    this.conn(d.to).handlePacket(this.now, p)
+    this.handOver(d.to, decodeOk(d.bytes))
   }
 
   /**
@@ -525,7 +496,7 @@ describe('path MTU probing between two connections', function () {
     expect(link.transfer(up)).to.equal(true)
     expect(link.a.reason).to.equal('closed')
     expect(link.b.reason).to.equal('closed')
-    expect(link.bytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
 
     // each side announced once, in a packet without data; the acceptor only in answer to the
     // dialler, and the dialler probed only once it knew that the acceptor answers probes
@@ -588,8 +559,8 @@ describe('path MTU probing between two connections', function () {
     const up = streamBytes(111, 2 * MiB)
     const down = streamBytes(112, 2 * MiB)
     expect(link.transfer(up, down)).to.equal(true)
-    expect(link.bytes('b')).to.deep.equal(up)
-    expect(link.bytes('a')).to.deep.equal(down)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('a')).to.deep.equal(down)
     expect(link.capRequests).to.deep.equal({ a: 1, b: 1 })
     expect(link.a.packetSize).to.equal(9000)
     expect(link.b.packetSize).to.equal(20_000)
@@ -605,8 +576,8 @@ describe('path MTU probing between two connections', function () {
       const up = streamBytes(121, MiB)
       const down = streamBytes(122, MiB)
       expect(link.transfer(up, down)).to.equal(true)
-      expect(link.bytes('b')).to.deep.equal(up)
-      expect(link.bytes('a')).to.deep.equal(down)
+      expect(link.receivedBytes('b')).to.deep.equal(up)
+      expect(link.receivedBytes('a')).to.deep.equal(down)
 
       // the side with probing off announces nothing, not even in its SYN or SYN-ACK (raw bytes)
       const first = handshake(link)[off]
@@ -634,7 +605,7 @@ describe('path MTU probing between two connections', function () {
       const link = new MtuLink({ cap: { a: cap, b: cap } })
       const up = streamBytes(131, MiB)
       expect(link.transfer(up)).to.equal(true)
-      expect(link.bytes('b')).to.deep.equal(up)
+      expect(link.receivedBytes('b')).to.deep.equal(up)
       // asked, once: the answer ends probing for good
       expect(link.capRequests.a).to.equal(1)
       expect(link.a.stats.mtuProbes).to.equal(0)
@@ -648,7 +619,7 @@ describe('path MTU probing between two connections', function () {
     const link = new MtuLink({ cap: { a: 65_507, b: 65_507 } })
     const up = streamBytes(141, maxPayloadFor(BASE))
     expect(link.transfer(up, streamBytes(142, 100))).to.equal(true)
-    expect(link.bytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
     expect(link.capRequests).to.deep.equal({ a: 0, b: 0 })
     expect(link.a.stats.mtuProbes).to.equal(0)
   })
@@ -657,7 +628,7 @@ describe('path MTU probing between two connections', function () {
     const link = new MtuLink({ a: { maxPacketSize: 9000 }, cap: { a: 65_507, b: 65_507 } })
     const up = streamBytes(151, 2 * MiB)
     expect(link.transfer(up)).to.equal(true)
-    expect(link.bytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
     expect(link.a.packetSize).to.equal(9000)
     expect(link.sentBy('a', PathMtuKind.Probe).map(s => s.size)).to.deep.equal([2904, 5808, 9000])
     expect(Math.max(...link.sentBy('a').map(s => s.size))).to.equal(9000)
@@ -667,7 +638,7 @@ describe('path MTU probing between two connections', function () {
     const link = new MtuLink({ a: { packetSize: 1200, maxPacketSize: 65_507 }, cap: { a: 8000, b: 8000 } })
     const up = streamBytes(152, 2 * MiB)
     expect(link.transfer(up)).to.equal(true)
-    expect(link.bytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
     expect(link.sentBy('a', PathMtuKind.Probe).map(s => s.size)).to.deep.equal([2400, 4800, 8000])
     expect(link.a.packetSize).to.equal(8000)
   })
@@ -685,7 +656,7 @@ describe('path MTU probing between two connections', function () {
       link.drop = s => s.size > limit
       const up = streamBytes(161, 4 * MiB)
       expect(link.transfer(up)).to.equal(true)
-      expect(link.bytes('b')).to.deep.equal(up)
+      expect(link.receivedBytes('b')).to.deep.equal(up)
       expect(link.a.packetSize).to.equal(settled)
 
       const probes = link.sentBy('a', PathMtuKind.Probe).map(s => s.size)
@@ -860,10 +831,10 @@ describe('path MTU black hole', function () {
     // get through, and everything cut after the revert is within the configured size
     blackHole = false
     const up = streamBytes(201, 8 * MiB)
-    expect(link.runUntil(() => link.hasAcceptor && link.bytes('b').byteLength === up.byteLength, 200_000)).to.equal(true)
+    expect(link.runUntil(() => link.hasAcceptor && link.receivedBytes('b').byteLength === up.byteLength, 200_000)).to.equal(true)
     link.b.end(link.now)
     expect(link.runUntil(() => link.a.isClosed && link.b.isClosed, 100_000)).to.equal(true)
-    expect(link.bytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
     expect(link.a.reason).to.equal('closed')
 
     const seqsBefore = new Set(link.dataSentBy('a').filter(s => s.at < revertedAt).map(s => s.packet.seqNr))
@@ -887,9 +858,9 @@ describe('path MTU black hole', function () {
     armed.timeouts = link.a.stats.timeouts
     const timeoutsBefore = armed.timeouts
     expect(link.runUntil(() => link.a.stats.timeouts > timeoutsBefore, 100_000)).to.equal(true)
-    expect(link.runUntil(() => link.hasAcceptor && link.bytes('b').byteLength === up.byteLength, 200_000)).to.equal(true)
+    expect(link.runUntil(() => link.hasAcceptor && link.receivedBytes('b').byteLength === up.byteLength, 200_000)).to.equal(true)
     expect(link.a.stats.timeouts - timeoutsBefore).to.equal(1)
     expect(link.a.packetSize).to.equal(9000)
-    expect(link.bytes('b')).to.deep.equal(up)
+    expect(link.receivedBytes('b')).to.deep.equal(up)
   })
 })
