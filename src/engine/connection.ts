@@ -1239,7 +1239,7 @@ export class Connection {
       this.noteBulk()
     }
     if (pending > 0) {
-      if (holdPartial && this.holdsTail(pending)) {
+      if (this.holdsTail(holdPartial, pending)) {
         return undefined
       }
       const room = windowLimit - this.bytesInFlight
@@ -1269,8 +1269,8 @@ export class Connection {
   }
 
   /** A partial packet waits while a full packet's worth is unacknowledged (see {@link pollTransmit}) */
-  private holdsTail (pending: number): boolean {
-    this.partialHeldValue = pending < this.maxPayload && this.bytesInFlight >= this.maxPayload
+  private holdsTail (holdPartial: boolean, pending: number): boolean {
+    this.partialHeldValue = holdPartial && pending < this.maxPayload && this.bytesInFlight >= this.maxPayload
     return this.partialHeldValue
   }
 
