@@ -7,7 +7,7 @@
  */
 
 import { expect } from 'aegir/chai'
-import { deleteStale, unsupported } from './netns.ts'
+import { useBenches } from './bench.ts'
 import { NAT_KINDS } from './nft.ts'
 import { note } from './note.ts'
 import { buildTopology, RELAY4, RELAY6 } from './topology.ts'
@@ -22,14 +22,8 @@ describe('NAT bench: routers', function () {
   const topologies: Topology[] = []
   const workers: WorkerProcess[] = []
 
-  before(async function () {
-    const reason = await unsupported()
-    if (reason != null) {
-      note(`skipped: ${reason}`)
-      this.skip()
-    }
-    await deleteStale()
-  })
+  // skips without namespaces and clears leftovers; its after() finds no bench of startBench()'s here
+  useBenches()
 
   afterEach(async () => {
     await Promise.all(workers.splice(0).map(async w => { await w.stop() }))
