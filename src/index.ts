@@ -43,7 +43,7 @@ export { defaultConnectionConfig, resolveConnectionConfig } from './engine/confi
 export { decodePacket, encodePacket, encodeHeader, headerSize, looksLikeUtp, stringifyPacket, PacketType, HEADER_SIZE } from './engine/packet.ts'
 export { InvalidPacketError, InvalidConfigError, ConnectionStateError } from './engine/errors.ts'
 export type { UtpSocketOptions, UtpSocketEvents, SocketAddress } from './socket/utp-socket.ts'
-export type { UtpConnectionOptions } from './socket/utp-connection.ts'
+export type { DataSink, UtpConnectionOptions } from './socket/utp-connection.ts'
 export type { EndpointInit, EndpointConnection, EndpointEvent, EndpointTransmit, HandleResult, RemoteAddress } from './engine/endpoint.ts'
 export type { CloseReason, ConnectionEvent, ConnectionStats, ConnectionState, Transmit } from './engine/connection.ts'
 export type { ConnectionConfig } from './engine/config.ts'

@@ -17,6 +17,9 @@ export interface ConnectionCarrier {
   wake(entry: EndpointConnection): void
 }
 
+/** Takes received data as the packets' own payloads, in order (see {@link UtpConnection.setDataSink}) */
+export type DataSink = (chunks: Uint8Array[]) => void
+
 export interface UtpConnectionOptions {
   /** keep our side writable after the peer ended its side (default false, as `net`) */
   allowHalfOpen?: boolean
@@ -42,6 +45,9 @@ export class UtpConnection extends Duplex {
   /** created on the first large write: a connection that only sends small messages never has one */
   private sendSlab: SendSlab | undefined
   private pendingFinal: ((err?: Error | null) => void) | undefined
+  /** set by {@link setDataSink}: received data goes there instead of through the Readable side */
+  private dataSink: DataSink | undefined
+  private sinkPaused = false
   private wantsData = false
   private remoteEnded = false
   private pushedEnd = false
@@ -97,6 +103,41 @@ export class UtpConnection extends Duplex {
   /** Protocol counters of the connection */
   get stats (): typeof this.entry.connection.stats {
     return this.entry.connection.stats
+  }
+
+  /**
+   * Hands received data to `sink`, in order, as the payloads of the packets that carried it,
+   * instead of through the Readable side, which from then on only ends ('end' still comes after
+   * the last byte, and 'close' as before). Nothing is copied: each payload is a view of the
+   * datagram it arrived in, and node:dgram gives every datagram a buffer of its own. Joining them
+   * into larger buffers for a Readable costs a copy of every byte, and at a bulk transfer's rate
+   * those short-lived allocations are what sets off most of a receiver's full garbage collections.
+   * While {@link pauseData} holds, data stays in the engine and the receive window closes.
+   */
+  setDataSink (sink: DataSink): void {
+    // what already went to the Readable side comes first
+    const buffered: Uint8Array[] = []
+    let chunk: Uint8Array | null
+    while (this.readableLength > 0 && (chunk = this.read()) != null) {
+      buffered.push(chunk)
+    }
+    if (buffered.length > 0) {
+      sink(buffered)
+    }
+    this.dataSink = sink
+    // the Readable side carries no data now; flowing, it ends on its own once the peer's FIN is read
+    this.resume()
+    this.pull()
+  }
+
+  /** Stops handing data to the sink (see {@link setDataSink}) until {@link resumeData} */
+  pauseData (): void {
+    this.sinkPaused = true
+  }
+
+  resumeData (): void {
+    this.sinkPaused = false
+    this.pull()
   }
 
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -219,7 +260,13 @@ export class UtpConnection extends Duplex {
     const conn = this.entry.connection
     const now = this.carrier.now()
     let pulled = false
-    while (this.wantsData && conn.readableLength > 0) {
+    if (this.dataSink != null) {
+      pulled = !this.sinkPaused && conn.readableLength > 0
+      if (pulled) {
+        this.dataSink(this.takeAll(now))
+      }
+    }
+    while (this.wantsData && this.dataSink == null && conn.readableLength > 0) {
       pulled = true
       if (!this.push(this.gather(now))) {
         this.wantsData = false
@@ -233,6 +280,17 @@ export class UtpConnection extends Duplex {
       this.pushedEnd = true
       this.push(null)
     }
+  }
+
+  /** Every chunk of received data the engine holds, as it holds them */
+  private takeAll (now: number): Uint8Array[] {
+    const conn = this.entry.connection
+    const chunks: Uint8Array[] = []
+    let chunk: Uint8Array | undefined
+    while ((chunk = conn.read(now)) != null) {
+      chunks.push(chunk)
+    }
+    return chunks
   }
 
   /**

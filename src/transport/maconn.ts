@@ -1,10 +1,10 @@
 import { TimeoutError } from '@libp2p/interface'
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
 import { pEvent } from 'p-event'
+import { Uint8ArrayList } from 'uint8arraylist'
 import type { UtpConnection } from '../socket/utp-connection.ts'
 import type { AbortOptions, MultiaddrConnection } from '@libp2p/interface'
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface UtpMultiaddrConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'name' | 'stream'> {
   connection: UtpConnection
@@ -28,9 +28,10 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
     this.connection = init.connection
     this.inactivityMs = init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT
 
-    this.connection.on('data', (buf: Buffer) => {
+    // packet payloads go to the libp2p connection as they are: no copy into larger buffers
+    this.connection.setDataSink((chunks) => {
       this.touch()
-      this.onData(buf)
+      this.onData(chunks.length === 1 ? chunks[0] : new Uint8ArrayList(...chunks))
     })
     this.connection.on('error', (err) => {
       this.log('utp error - %e', err)
@@ -85,11 +86,11 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
   }
 
   sendPause (): void {
-    this.connection.pause()
+    this.connection.pauseData()
   }
 
   sendResume (): void {
-    this.connection.resume()
+    this.connection.resumeData()
   }
 
   /** The uTP stream has no inactivity timer of its own; libp2p leaves it to the transport */

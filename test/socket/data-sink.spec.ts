@@ -1,0 +1,155 @@
+/**
+ * `UtpConnection.setDataSink`: received data handed over as the packets' own payloads, in order
+ * and without a copy, with pause and resume, and the libp2p connection that reads this way.
+ */
+
+import { createHash } from 'node:crypto'
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { expect } from 'aegir/chai'
+import { pEvent } from 'p-event'
+import { UtpSocket } from '../../src/index.ts'
+import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
+import { expectedHash, sendStream } from './streams.ts'
+import { waitFor } from './wait-for.ts'
+import type { DataSink, UtpConnection } from '../../src/index.ts'
+
+const PACKET_SIZE = 1452
+/** small, so that a paused reader closes the window after little data */
+const RECV_BUFFER = 256 * 1024
+
+interface Pair {
+  a: UtpSocket
+  b: UtpSocket
+  /** dialled from a */
+  x: UtpConnection
+  /** accepted by b */
+  y: UtpConnection
+}
+
+async function connectedPair (): Promise<Pair> {
+  const a = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false })
+  const b = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false, recvBufferSize: RECV_BUFFER })
+  await a.bind(0, '127.0.0.1')
+  await b.bind(0, '127.0.0.1')
+  b.listen()
+  const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+  const x = await a.connect(b.address().port, '127.0.0.1')
+  return { a, b, x, y: await accepted }
+}
+
+/** What a sink saw */
+interface Sunk {
+  hash: ReturnType<typeof createHash>
+  bytes: number
+  /** largest ArrayBuffer behind a chunk: a joined copy would be larger than one datagram */
+  largestBuffer: number
+  calls: number
+}
+
+function hashingSink (): { sunk: Sunk, sink: DataSink } {
+  const sunk: Sunk = { hash: createHash('sha256'), bytes: 0, largestBuffer: 0, calls: 0 }
+  return {
+    sunk,
+    sink: (chunks) => {
+      sunk.calls++
+      for (const chunk of chunks) {
+        sunk.hash.update(chunk)
+        sunk.bytes += chunk.byteLength
+        sunk.largestBuffer = Math.max(sunk.largestBuffer, chunk.buffer.byteLength)
+      }
+    }
+  }
+}
+
+describe('UtpConnection data sink', function () {
+  this.timeout(60_000)
+  let pair: Pair | undefined
+
+  afterEach(async () => {
+    await pair?.a.close()
+    await pair?.b.close()
+    pair = undefined
+  })
+
+  it('hands every byte over in order as views of the datagrams, and the Readable side still ends', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    const size = 4 * 1024 * 1024
+    const { sunk, sink } = hashingSink()
+    let dataEvents = 0
+    y.setDataSink(sink)
+    y.on('data', () => { dataEvents++ })
+    const ended = pEvent(y, 'end')
+    await sendStream(x, size, 7)
+    await ended
+    expect(sunk.bytes).to.equal(size)
+    expect(sunk.hash.digest('hex')).to.equal(expectedHash(size, 7))
+    expect(sunk.largestBuffer).to.be.at.most(PACKET_SIZE, 'no chunk was joined into a larger buffer')
+    expect(dataEvents).to.equal(0, 'nothing went through the Readable side')
+  })
+
+  it('keeps data in the engine while paused, the window closes, and resuming delivers the rest', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    const size = 2 * 1024 * 1024
+    const { sunk, sink } = hashingSink()
+    y.setDataSink(sink)
+    y.pauseData()
+    const sent = sendStream(x, size, 11)
+    // the receive window (256 KiB) fills and stays full: the sender cannot get further
+    expect(await waitFor(() => y.entry.connection.readableLength >= RECV_BUFFER - PACKET_SIZE, 10_000)).to.equal(true, 'the engine filled its buffer')
+    expect(sunk.bytes).to.equal(0, 'nothing reached the paused sink')
+    expect(y.entry.connection.receiveWindow).to.be.below(PACKET_SIZE, 'the window closed')
+    const ended = pEvent(y, 'end')
+    y.resumeData()
+    await Promise.all([sent, ended])
+    expect(sunk.bytes).to.equal(size)
+    expect(sunk.hash.digest('hex')).to.equal(expectedHash(size, 11))
+  })
+
+  it('hands over first what the Readable side already held', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    x.write(Buffer.from('first '))
+    // a 'readable' listener makes the Readable side pull the data into its own buffer
+    await pEvent(y, 'readable')
+    expect(y.readableLength).to.equal(6)
+    y.removeAllListeners('readable')
+    const got: string[] = []
+    y.setDataSink((chunks) => { got.push(...chunks.map(c => Buffer.from(c).toString())) })
+    expect(got.join('')).to.equal('first ')
+    const ended = pEvent(y, 'end')
+    x.end(Buffer.from('second'))
+    await ended
+    expect(got.join('')).to.equal('first second')
+  })
+
+  it('a libp2p connection reads through the sink and pauses it', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    const maConn = toMultiaddrConnection({
+      connection: y,
+      remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${x.remotePort}/utp`),
+      direction: 'inbound',
+      log: logger('test:data-sink')
+    })
+    const hash = createHash('sha256')
+    let bytes = 0
+    maConn.addEventListener('message', (evt) => {
+      const chunk = evt.data.subarray()
+      hash.update(chunk)
+      bytes += chunk.byteLength
+    })
+    maConn.pause()
+    const size = 1024 * 1024
+    const sent = sendStream(x, size, 13)
+    expect(await waitFor(() => y.entry.connection.readableLength >= RECV_BUFFER - PACKET_SIZE, 10_000)).to.equal(true, 'the engine filled its buffer')
+    expect(bytes).to.equal(0, 'nothing reached the paused libp2p connection')
+    maConn.resume()
+    await sent
+    expect(await waitFor(() => bytes === size, 10_000)).to.equal(true, `all ${size} bytes arrived (got ${bytes})`)
+    expect(hash.digest('hex')).to.equal(expectedHash(size, 13))
+    maConn.abort(new Error('test over'))
+  })
+})
