@@ -1,10 +1,12 @@
 /**
  * Moving bytes over a Node.js Duplex (our UtpConnection, utp-native's connection): write a total
- * in repeated chunks honouring backpressure, and count what arrives until the end.
+ * in repeated chunks honouring backpressure, and count what arrives until the end (through the
+ * Readable side, or our connection's data sink).
  */
 
 import { once } from 'node:events'
 import { wallClockMs, cpuSeconds } from './clock.ts'
+import type { UtpConnection } from '../../src/index.ts'
 import type { Readable, Writable } from 'node:stream'
 
 export interface SendResult {
@@ -48,5 +50,18 @@ export async function receiveAll (stream: Readable): Promise<ReceiveResult> {
   let bytes = 0
   stream.on('data', (data: Uint8Array) => { bytes += data.byteLength })
   await once(stream, 'end')
+  return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+}
+
+/** Counts bytes until the stream ends, taking them from our connection's data sink */
+export async function receiveAllFromSink (conn: UtpConnection): Promise<ReceiveResult> {
+  const cpuStart = cpuSeconds()
+  let bytes = 0
+  conn.setDataSink((chunks) => {
+    for (const chunk of chunks) {
+      bytes += chunk.byteLength
+    }
+  })
+  await once(conn, 'end')
   return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
 }

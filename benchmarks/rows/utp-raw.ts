@@ -1,8 +1,8 @@
 /**
  * utp raw: our UtpSocket on both sides (each its own process), one connection, the whole
  * transfer one way, at the engine's default packet size (1452 B, fits a 1500-byte MTU), path MTU
- * probing off. The loopback-MTU row is the same with probing on: datagrams up to loopback's
- * 65,507 bytes.
+ * probing off; the receiver reads through the connection's data sink. The loopback-MTU row is
+ * the same with probing on: datagrams up to loopback's 65,507 bytes.
  */
 
 import { transfer } from './transfer.ts'
@@ -18,7 +18,7 @@ function note (runs: TransferRun[], loopbackMtu: boolean): string {
   const avgPayload = stats.map(s => s.packetsSent > 0 ? s.bytesSent / s.packetsSent : 0)
   const sizes = runs.map(r => Number(r.sender.finalPacketSize))
   const packet = loopbackMtu ? `probed up to ${Math.max(...sizes)} B` : `${Math.max(...sizes)} B`
-  return `packet ${packet} (avg payload ${Math.round(Math.max(...avgPayload))} B), retransmits ${retransmits.join('/')}`
+  return `packet ${packet} (avg payload ${Math.round(Math.max(...avgPayload))} B), read through setDataSink, retransmits ${retransmits.join('/')}`
 }
 
 export async function utpRaw (options: BenchOptions, loopbackMtu = false): Promise<TransferOutcome> {

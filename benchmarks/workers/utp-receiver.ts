@@ -1,11 +1,12 @@
 /**
- * utp raw, receiving side: our UtpSocket listening on 127.0.0.1, one connection read to its end.
- * Reports `ready` {port}, then `result` {bytes, endMs, cpu, stats}.
+ * utp raw, receiving side: our UtpSocket listening on 127.0.0.1, one connection read to its end
+ * through its data sink (packet payloads as they arrived, no joining copy: the way the libp2p
+ * transport reads). Reports `ready` {port}, then `result` {bytes, endMs, cpu, stats}.
  */
 
 import { UtpSocket } from '../../src/index.ts'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
-import { receiveAll } from '../lib/node-stream-transfer.ts'
+import { receiveAllFromSink } from '../lib/node-stream-transfer.ts'
 import type { UtpConnection } from '../../src/index.ts'
 
 interface Args {
@@ -21,6 +22,6 @@ runWorker(async () => {
   const accepted = new Promise<UtpConnection>((resolve) => { socket.once('connection', resolve) })
   report({ type: 'ready', port: socket.address().port })
   const conn = await accepted
-  const result = await receiveAll(conn)
+  const result = await receiveAllFromSink(conn)
   report({ type: 'result', ...result, stats: { ...conn.stats } })
 })
