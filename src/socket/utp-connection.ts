@@ -23,7 +23,7 @@ export type DataSink = (chunks: Uint8Array[]) => void
 export interface UtpConnectionOptions {
   /** keep our side writable after the peer ended its side (default false, as `net`) */
   allowHalfOpen?: boolean
-  /** bytes the readable side buffers before it stops pulling from the engine */
+  /** bytes the readable side buffers before it stops pulling from the engine (unused once a data sink is set) */
   readableHighWaterMark?: number
 }
 
@@ -48,6 +48,8 @@ export class UtpConnection extends Duplex {
   /** set by {@link setDataSink}: received data goes there instead of through the Readable side */
   private dataSink: DataSink | undefined
   private sinkPaused = false
+  /** what the Readable side already held when the sink was set: handed over first */
+  private sinkBacklog: Uint8Array[] | undefined
   private wantsData = false
   private remoteEnded = false
   private pushedEnd = false
@@ -107,34 +109,39 @@ export class UtpConnection extends Duplex {
 
   /**
    * Hands received data to `sink`, in order, as the payloads of the packets that carried it,
-   * instead of through the Readable side, which from then on only ends ('end' still comes after
-   * the last byte, and 'close' as before). Nothing is copied: each payload is a view of the
-   * datagram it arrived in, and node:dgram gives every datagram a buffer of its own. Joining them
-   * into larger buffers for a Readable costs a copy of every byte, and at a bulk transfer's rate
-   * those short-lived allocations are what sets off most of a receiver's full garbage collections.
-   * While {@link pauseData} holds, data stays in the engine and the receive window closes.
+   * instead of through the Readable side, which from then on only ends: 'end' still comes after
+   * the last byte has reached the sink (as long as nothing pauses the Readable side or listens
+   * for its 'readable'), and 'close' as before. Nothing is copied: each payload is a view of the
+   * datagram it arrived in, and node:dgram gives every datagram a buffer of its own. (What the
+   * Readable side already held when the sink is set comes first, joined as the Readable joined
+   * it.) Joining payloads into larger buffers for a Readable costs a copy of every byte, and at a
+   * bulk transfer's rate those short-lived allocations set off most of a receiver's full garbage
+   * collections. A sink that throws throws out of the socket's event handling, as a throwing
+   * 'data' listener would.
    */
   setDataSink (sink: DataSink): void {
-    // what already went to the Readable side comes first
-    const buffered: Uint8Array[] = []
+    const backlog: Uint8Array[] = []
     let chunk: Uint8Array | null
     while (this.readableLength > 0 && (chunk = this.read()) != null) {
-      buffered.push(chunk)
+      backlog.push(chunk)
     }
-    if (buffered.length > 0) {
-      sink(buffered)
-    }
+    this.sinkBacklog = backlog.length > 0 ? backlog : undefined
     this.dataSink = sink
     // the Readable side carries no data now; flowing, it ends on its own once the peer's FIN is read
     this.resume()
     this.pull()
   }
 
-  /** Stops handing data to the sink (see {@link setDataSink}) until {@link resumeData} */
+  /**
+   * Stops handing data to the sink (see {@link setDataSink}) until {@link resumeData}: received
+   * data stays in the engine, and once it holds `recvBufferSize` bytes the receive window is
+   * closed and the peer stops sending
+   */
   pauseData (): void {
     this.sinkPaused = true
   }
 
+  /** Hands the sink what arrived while paused, and what arrives from now on */
   resumeData (): void {
     this.sinkPaused = false
     this.pull()
@@ -257,29 +264,53 @@ export class UtpConnection extends Duplex {
   }
 
   private pull (): void {
+    if (this.destroyed) {
+      return
+    }
     const conn = this.entry.connection
     const now = this.carrier.now()
     let pulled = false
-    if (this.dataSink != null) {
-      pulled = !this.sinkPaused && conn.readableLength > 0
+    try {
+      if (this.dataSink != null) {
+        pulled = this.feedSink(now)
+      }
+      while (this.wantsData && this.dataSink == null && conn.readableLength > 0) {
+        pulled = true
+        if (!this.push(this.gather(now))) {
+          this.wantsData = false
+        }
+      }
+    } finally {
       if (pulled) {
-        this.dataSink(this.takeAll(now))
+        // reading may have reopened the receive window: the engine may want to say so
+        this.carrier.wake(this.entry)
+      }
+      if (this.remoteEnded && !this.pushedEnd && this.sinkBacklog == null && conn.readableLength === 0) {
+        this.pushedEnd = true
+        this.push(null)
       }
     }
-    while (this.wantsData && this.dataSink == null && conn.readableLength > 0) {
-      pulled = true
-      if (!this.push(this.gather(now))) {
-        this.wantsData = false
+  }
+
+  /** Unless paused, hands the sink its backlog, then all the engine holds; true if it read from the engine */
+  private feedSink (now: number): boolean {
+    const sink = this.dataSink as DataSink
+    if (this.sinkPaused) {
+      return false
+    }
+    const backlog = this.sinkBacklog
+    if (backlog != null) {
+      this.sinkBacklog = undefined
+      sink(backlog)
+      if (this.sinkPaused || this.destroyed) {
+        return false
       }
     }
-    if (pulled) {
-      // reading may have reopened the receive window: the engine may want to say so
-      this.carrier.wake(this.entry)
+    if (this.entry.connection.readableLength === 0) {
+      return false
     }
-    if (this.remoteEnded && !this.pushedEnd && conn.readableLength === 0) {
-      this.pushedEnd = true
-      this.push(null)
-    }
+    sink(this.takeAll(now))
+    return true
   }
 
   /** Every chunk of received data the engine holds, as it holds them */

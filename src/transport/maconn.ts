@@ -31,7 +31,14 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
     // packet payloads go to the libp2p connection as they are: no copy into larger buffers
     this.connection.setDataSink((chunks) => {
       this.touch()
-      this.onData(chunks.length === 1 ? chunks[0] : new Uint8ArrayList(...chunks))
+      if (chunks.length === 1) {
+        this.onData(chunks[0])
+        return
+      }
+      // not `new Uint8ArrayList(...chunks)`: a paused reader can leave more packets than a call takes arguments
+      const list = new Uint8ArrayList()
+      list.appendAll(chunks)
+      this.onData(list)
     })
     this.connection.on('error', (err) => {
       this.log('utp error - %e', err)

@@ -4,6 +4,7 @@
  */
 
 import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
@@ -123,6 +124,78 @@ describe('UtpConnection data sink', function () {
     x.end(Buffer.from('second'))
     await ended
     expect(got.join('')).to.equal('first second')
+  })
+
+  it('a FIN that came while paused ends the Readable side only after the sink has had every byte', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    const size = 100_000
+    let sunk = 0
+    let sunkAtEnd = -1
+    y.pauseData()
+    y.setDataSink((chunks) => { sunk += chunks.reduce((n, c) => n + c.byteLength, 0) })
+    y.once('end', () => { sunkAtEnd = sunk })
+    const sent = sendStream(x, size, 17)
+    await sent
+    // every byte and the FIN are acknowledged: the engine holds them, the sink has none
+    expect(y.entry.connection.readableLength).to.equal(size)
+    expect(sunk).to.equal(0)
+    expect(sunkAtEnd).to.equal(-1, "no 'end' while data is held back")
+    const ended = pEvent(y, 'end')
+    y.resumeData()
+    await ended
+    expect(sunkAtEnd).to.equal(size)
+  })
+
+  it('a pause before the sink is set holds back what the Readable side already had, too', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    x.write(Buffer.from('first '))
+    await pEvent(y, 'readable')
+    y.removeAllListeners('readable')
+    const got: string[] = []
+    y.pauseData()
+    y.setDataSink((chunks) => { got.push(...chunks.map(c => Buffer.from(c).toString())) })
+    expect(got).to.deep.equal([])
+    y.resumeData()
+    expect(got.join('')).to.equal('first ')
+  })
+
+  it('closing the socket reads a paused sink on and closes gracefully', async () => {
+    pair = await connectedPair()
+    const { a, x, y } = pair
+    const got: number[] = []
+    y.setDataSink((chunks) => { got.push(...chunks.map(c => c.byteLength)) })
+    y.pauseData()
+    x.write(Buffer.alloc(10_000, 1))
+    expect(await waitFor(() => y.entry.connection.readableLength === 10_000, 10_000)).to.equal(true, 'the engine holds the data')
+    const xClosed = pEvent(x, 'close')
+    x.resume()
+    await pair.b.close(30_000)
+    await xClosed
+    expect(y.errored).to.equal(null, 'closed without a reset')
+    expect(x.errored).to.equal(null, 'the peer saw a FIN, not a reset')
+    expect(got.reduce((n, b) => n + b, 0)).to.equal(10_000)
+    await a.close()
+  })
+
+  it('a libp2p connection takes a batch of more packets than a call takes arguments', () => {
+    // a paused reader lets the engine fill its window; tiny packets make that many chunks
+    const fake = new EventEmitter() as EventEmitter & { sink?: DataSink, setDataSink(s: DataSink): void, destroyed: boolean }
+    fake.destroyed = false
+    fake.setDataSink = (s) => { fake.sink = s }
+    const maConn = toMultiaddrConnection({
+      connection: fake as unknown as UtpConnection,
+      remoteAddr: multiaddr('/ip4/127.0.0.1/udp/1/utp'),
+      direction: 'inbound',
+      log: logger('test:data-sink')
+    })
+    let bytes = 0
+    maConn.addEventListener('message', (evt) => { bytes += evt.data.byteLength })
+    const chunks = Array.from({ length: 200_000 }, () => new Uint8Array(1))
+    fake.sink?.(chunks)
+    expect(bytes).to.equal(200_000)
+    maConn.abort(new Error('test over'))
   })
 
   it('a libp2p connection reads through the sink and pauses it', async () => {
