@@ -74,7 +74,7 @@ export type ConnectionEvent =
   | { type: 'connected' }
   /** in-order data is waiting in {@link Connection.read} */
   | { type: 'readable' }
-  /** the send buffer drained below its limit after `write()` returned false */
+  /** after `write()` returned false: a quarter of the send buffer (at most 256 KiB) is free again */
   | { type: 'writable' }
   /** the peer finished sending and every byte it sent is readable */
   | { type: 'end' }
@@ -141,6 +141,8 @@ export interface AcceptInit extends ConnectionInit {
 
 /** The send buffer holds at least this many packets, whatever their size */
 const SEND_BUFFER_PACKETS = 64
+/** Most free room in the send buffer a blocked writer waits for (see `writableRoom`), bytes */
+const WRITABLE_ROOM_MAX = 256 * 1024
 /** Packets kept from the acceptor while the SYN-ACK is still missing (it may send first) */
 const MAX_EARLY_PACKETS = 16
 /** RFC 6675 DupThresh: a packet is lost once three packets sent after it were acknowledged */
@@ -357,6 +359,16 @@ export class Connection {
    */
   private get sendLimit (): number {
     return Math.max(this.config.sendBufferSize, SEND_BUFFER_PACKETS * this.maxPayload)
+  }
+
+  /**
+   * Free room in the send buffer that a blocked writer waits for before `writable`: a quarter of
+   * the buffer, at most {@link WRITABLE_ROOM_MAX}. Waking the writer on every ACK that frees a few
+   * packets costs a writer that queues ahead (libp2p does, up to Yamux's window) a pass over its
+   * whole queue per wake-up, for a few kilobytes each.
+   */
+  private get writableRoom (): number {
+    return Math.min(this.sendLimit / 4, WRITABLE_ROOM_MAX)
   }
 
   /** Bytes received in order and not yet read */
@@ -822,7 +834,7 @@ export class Connection {
       this.armTailProbe(now, true)
     }
 
-    if (this.writeBlocked && this.bufferedAmount < this.sendLimit && this.isWritable) {
+    if (this.writeBlocked && this.bufferedAmount <= this.sendLimit - this.writableRoom && this.isWritable) {
       this.writeBlocked = false
       this.queueEvent({ type: 'writable' })
     }

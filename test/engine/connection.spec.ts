@@ -785,6 +785,30 @@ describe('FIN_SENT', () => {
     ])
   })
 
+  it('wakes a blocked writer only once a quarter of the send buffer is free', () => {
+    const conn = connected(resolveConnectionConfig({ sendBufferSize: 100 * MSS }))
+    expect(conn.write(T1, bytes(100 * MSS))).to.equal(false)
+    let sent = 0
+    let acked = 0
+    let writableAt: number | undefined
+    let t = T1
+    while (writableAt == null && acked < 100) {
+      sent += recvAll(conn, t).filter(p => p.type === PacketType.Data).length
+      expect(sent).to.be.above(acked, 'the window lets packets out')
+      // one packet acknowledged at a time: a few freed bytes must not wake the writer
+      while (acked < sent && writableAt == null) {
+        acked++
+        t += 100
+        send(conn, t, { ...SEND_TEMPL, ackNr: local(acked) })
+        if (drainEvents(conn).some(e => e.type === 'writable')) {
+          writableAt = acked
+        }
+      }
+    }
+    expect(writableAt).to.equal(25)
+    expect(conn.bufferedAmount).to.equal(75 * MSS)
+  })
+
   it('refuses write() after end()', () => {
     const conn = finSent()
     expect(() => conn.write(T1, utf8('late'))).to.throw(ConnectionStateError)
