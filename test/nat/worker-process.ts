@@ -6,16 +6,11 @@
  * stdout and stderr are also written to <dir>/<name>.log (run with DEBUG=libp2p:utp* and so on).
  */
 
-import { spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { JsonLinesChild } from '../../benchmarks/lib/json-lines-child.ts'
 import type { Message } from './channel.ts'
-import type { ChildProcess } from 'node:child_process'
-
-const STDERR_TAIL = 4_000
-const STOP_GRACE_MS = 5_000
 
 interface Waiter {
   match(message: Message): boolean
@@ -23,22 +18,17 @@ interface Waiter {
   reject(err: Error): void
 }
 
-export class WorkerProcess {
-  readonly name: string
+export class WorkerProcess extends JsonLinesChild {
   /** every report so far, in order */
   readonly messages: Message[] = []
-  private readonly child: ChildProcess
   private readonly waiters = new Set<Waiter>()
-  private readonly exited: Promise<void>
-  private stderrTail = ''
-  private failure: Error | undefined
   private nextId = 0
 
   constructor (name: string, ns: string, script: string, config: object) {
-    this.name = name
     const path = fileURLToPath(new URL(script, import.meta.url))
-    this.child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', path, JSON.stringify(config)], {
-      stdio: ['pipe', 'pipe', 'pipe']
+    super(name, ['ip', 'netns', 'exec', ns, process.execPath, '--disable-warning=ExperimentalWarning', path, JSON.stringify(config)], {
+      stderrTail: 4_000,
+      stopGraceMs: 5_000
     })
     const logDir = process.env.NAT_BENCH_LOGS
     if (logDir != null && logDir !== '') {
@@ -46,22 +36,6 @@ export class WorkerProcess {
       this.child.stdout?.pipe(log)
       this.child.stderr?.pipe(log)
     }
-    this.child.stderr?.on('data', (data: Buffer) => {
-      this.stderrTail = (this.stderrTail + data.toString()).slice(-STDERR_TAIL)
-    })
-    // a worker that died with its stdin open must not take the test process with it
-    this.child.stdin?.on('error', () => {})
-    createInterface({ input: this.child.stdout! }).on('line', (line) => { this.onLine(line) })
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.fail(new Error(`${this.name} exited (${signal ?? `code ${code}`}): ${this.stderrTail.trim().split('\n').slice(-8).join('\n')}`))
-        resolve()
-      })
-      this.child.once('error', (err) => {
-        this.fail(new Error(`${this.name} could not start: ${err.message}`))
-        resolve()
-      })
-    })
   }
 
   /** The first report of this type (already received or still to come) that passes `filter` */
@@ -99,35 +73,12 @@ export class WorkerProcess {
     return result
   }
 
-  send (message: Message): void {
-    if (this.failure == null) {
-      this.child.stdin?.write(`${JSON.stringify(message)}\n`)
-    }
-  }
-
   /** Whatever escaped the worker's own error handling */
   uncaught (): Message[] {
     return this.messages.filter(m => m.type === 'uncaught')
   }
 
-  /** Closes the worker's stdin (it stops its node and exits); kills it if it has not exited in time */
-  async stop (): Promise<void> {
-    if (this.child.exitCode != null || this.child.signalCode != null) {
-      return
-    }
-    this.child.stdin?.end()
-    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, STOP_GRACE_MS)
-    await this.exited
-    clearTimeout(timer)
-  }
-
-  private onLine (line: string): void {
-    let message: Message
-    try {
-      message = JSON.parse(line) as Message
-    } catch {
-      return
-    }
+  protected onMessage (message: Message): void {
     this.messages.push(message)
     for (const waiter of this.waiters) {
       if (waiter.match(message)) {
@@ -137,11 +88,14 @@ export class WorkerProcess {
     }
   }
 
-  private fail (err: Error): void {
-    this.failure ??= err
+  protected rejectWaiters (err: Error): void {
     for (const waiter of this.waiters) {
-      waiter.reject(this.failure)
+      waiter.reject(err)
     }
     this.waiters.clear()
+  }
+
+  protected describeStderr (): string {
+    return `: ${this.stderrLines().slice(-8).join('\n')}`
   }
 }
