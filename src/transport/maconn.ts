@@ -22,6 +22,8 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
   private readonly connection: UtpConnection
   private readonly inactivityMs: number
   private inactivityTimer: ReturnType<typeof setTimeout> | undefined
+  /** set once our side closes: what the peer still sends is read and dropped */
+  private discardIncoming = false
 
   constructor (init: UtpMultiaddrConnectionInit) {
     super(init)
@@ -31,6 +33,9 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
     // packet payloads go to the libp2p connection as they are: no copy into larger buffers
     this.connection.setDataSink((chunks) => {
       this.touch()
+      if (this.discardIncoming) {
+        return
+      }
       if (chunks.length === 1) {
         this.onData(chunks[0])
         return
@@ -77,6 +82,11 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
       return
     }
     const closed = pEvent(this.connection, 'close', options)
+    // as a TCP socket closed with destroySoon() stops reading: the muxer above is closing too, and
+    // a frame that reached it now could make it answer (Yamux answers a ping) into a connection
+    // that refuses writes, which would fail the close. The FIN exchange still completes.
+    this.discardIncoming = true
+    this.connection.resumeData()
     this.connection.end()
     try {
       await closed

@@ -198,6 +198,31 @@ describe('UtpConnection data sink', function () {
     maConn.abort(new Error('test over'))
   })
 
+  it('a closing libp2p connection drops what the peer still sends, and both sides close cleanly', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    const maConn = toMultiaddrConnection({
+      connection: y,
+      remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${x.remotePort}/utp`),
+      direction: 'inbound',
+      log: logger('test:data-sink')
+    })
+    const seen: string[] = []
+    maConn.addEventListener('message', (evt) => { seen.push(Buffer.from(evt.data.subarray()).toString()) })
+    x.write('before')
+    expect(await waitFor(() => seen.join('') === 'before', 10_000)).to.equal(true, 'data before the close arrives')
+    const xEnded = pEvent(x, 'end')
+    x.resume()
+    const closing = maConn.close()
+    // the peer's muxer may still be talking when ours has closed (a Yamux ping, a GoAway)
+    x.end('late')
+    await closing
+    await xEnded
+    expect(seen.join('')).to.equal('before', 'nothing sent after the close began reached the libp2p side')
+    expect(y.errored).to.equal(null, 'no reset on our side')
+    expect(x.errored).to.equal(null, 'the peer saw a FIN, not a reset')
+  })
+
   it('a libp2p connection reads through the sink and pauses it', async () => {
     pair = await connectedPair()
     const { x, y } = pair
