@@ -14,6 +14,7 @@ import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
 import { expectedHash, sendStream } from './streams.ts'
 import { waitFor } from './wait-for.ts'
 import type { DataSink, UtpConnection } from '../../src/index.ts'
+import type { MultiaddrConnection } from '@libp2p/interface'
 
 const PACKET_SIZE = 1452
 /** small, so that a paused reader closes the window after little data */
@@ -61,6 +62,16 @@ function hashingSink (): { sunk: Sunk, sink: DataSink } {
       }
     }
   }
+}
+
+/** The accepted end as the libp2p transport hands it to libp2p */
+function libp2pConnection (y: UtpConnection): MultiaddrConnection {
+  return toMultiaddrConnection({
+    connection: y,
+    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${y.remotePort}/utp`),
+    direction: 'inbound',
+    log: logger('test:data-sink')
+  })
 }
 
 describe('UtpConnection data sink', function () {
@@ -201,12 +212,7 @@ describe('UtpConnection data sink', function () {
   it('a closing libp2p connection drops what the peer still sends, and both sides close cleanly', async () => {
     pair = await connectedPair()
     const { x, y } = pair
-    const maConn = toMultiaddrConnection({
-      connection: y,
-      remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${x.remotePort}/utp`),
-      direction: 'inbound',
-      log: logger('test:data-sink')
-    })
+    const maConn = libp2pConnection(y)
     const seen: string[] = []
     maConn.addEventListener('message', (evt) => { seen.push(Buffer.from(evt.data.subarray()).toString()) })
     x.write('before')
@@ -226,12 +232,7 @@ describe('UtpConnection data sink', function () {
   it('a libp2p connection reads through the sink and pauses it', async () => {
     pair = await connectedPair()
     const { x, y } = pair
-    const maConn = toMultiaddrConnection({
-      connection: y,
-      remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${x.remotePort}/utp`),
-      direction: 'inbound',
-      log: logger('test:data-sink')
-    })
+    const maConn = libp2pConnection(y)
     const hash = createHash('sha256')
     let bytes = 0
     maConn.addEventListener('message', (evt) => {
