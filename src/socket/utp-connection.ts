@@ -272,12 +272,13 @@ export class UtpConnection extends Duplex {
     let pulled = false
     try {
       if (this.dataSink != null) {
-        pulled = this.feedSink(now)
-      }
-      while (this.wantsData && this.dataSink == null && conn.readableLength > 0) {
-        pulled = true
-        if (!this.push(this.gather(now))) {
-          this.wantsData = false
+        pulled = this.feedSink(this.dataSink, now)
+      } else {
+        while (this.wantsData && conn.readableLength > 0) {
+          pulled = true
+          if (!this.push(this.gather(now))) {
+            this.wantsData = false
+          }
         }
       }
     } finally {
@@ -293,8 +294,7 @@ export class UtpConnection extends Duplex {
   }
 
   /** Unless paused, hands the sink its backlog, then all the engine holds; true if it read from the engine */
-  private feedSink (now: number): boolean {
-    const sink = this.dataSink as DataSink
+  private feedSink (sink: DataSink, now: number): boolean {
     if (this.sinkPaused) {
       return false
     }
