@@ -46,22 +46,27 @@ export interface ReceiveResult {
 
 /** Counts bytes until the stream ends */
 export async function receiveAll (stream: Readable): Promise<ReceiveResult> {
-  const cpuStart = cpuSeconds()
-  let bytes = 0
-  stream.on('data', (data: Uint8Array) => { bytes += data.byteLength })
-  await once(stream, 'end')
-  return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+  return countUntilEnd(stream, (add) => {
+    stream.on('data', (data: Uint8Array) => { add(data.byteLength) })
+  })
 }
 
 /** Counts bytes until the stream ends, taking them from our connection's data sink */
 export async function receiveAllFromSink (conn: UtpConnection): Promise<ReceiveResult> {
+  return countUntilEnd(conn, (add) => {
+    conn.setDataSink((chunks) => {
+      for (const chunk of chunks) {
+        add(chunk.byteLength)
+      }
+    })
+  })
+}
+
+/** CPU and byte count from now until `stream` ends; `attach` starts the reading and reports bytes */
+async function countUntilEnd (stream: Readable, attach: (add: (bytes: number) => void) => void): Promise<ReceiveResult> {
   const cpuStart = cpuSeconds()
   let bytes = 0
-  conn.setDataSink((chunks) => {
-    for (const chunk of chunks) {
-      bytes += chunk.byteLength
-    }
-  })
-  await once(conn, 'end')
+  attach((n) => { bytes += n })
+  await once(stream, 'end')
   return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
 }
