@@ -443,14 +443,19 @@ export class Connection {
 
   // ---------------------------------------------------------------- application commands
 
+  /** Throws what {@link write} would throw now */
+  assertWritable (): void {
+    if (!this.isWritable) {
+      throw new ConnectionStateError(`cannot write in state ${stateName(this.stateValue)}${this.endQueued ? ' after end()' : ''}`)
+    }
+  }
+
   /**
    * Queues bytes to send. Every byte is kept (none is ever dropped); the return value says whether
    * the caller may keep writing (false once the send buffer is full: wait for `writable`).
    */
   write (now: Instant, bytes: Uint8Array): boolean {
-    if (!this.isWritable) {
-      throw new ConnectionStateError(`cannot write in state ${stateName(this.stateValue)}${this.endQueued ? ' after end()' : ''}`)
-    }
+    this.assertWritable()
     this.writeQueue.push(bytes)
     const ok = this.bufferedAmount < this.sendLimit
     if (!ok) {

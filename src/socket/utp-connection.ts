@@ -153,8 +153,12 @@ export class UtpConnection extends Duplex {
     try {
       // the engine keeps what it is given until the peer acknowledges it, long after this
       // callback; a copy lets the caller reuse its buffer, as it may with a TCP socket
-      // (a small copy comes from Node's buffer pool: off the V8 heap, as node:dgram wants it)
-      const copy = this.sendSlab == null && chunk.byteLength < MIN_SLAB_WRITE ? Buffer.from(chunk) : (this.sendSlab ??= new SendSlab()).copy(chunk)
+      // (a small copy comes from Node's buffer pool: off the V8 heap, as node:dgram wants it).
+      // The slab counts what it copies as written: it must not copy what the engine refuses
+      conn.assertWritable()
+      const copy = this.sendSlab == null && chunk.byteLength < MIN_SLAB_WRITE
+        ? Buffer.from(chunk)
+        : (this.sendSlab ??= new SendSlab()).copy(chunk, conn.bufferedAmount)
       more = conn.write(this.carrier.now(), copy)
     } catch (err: any) {
       callback(err)

@@ -12,6 +12,9 @@ import { Prng } from '../sim/prng.ts'
 import { concatBytes, streamBytes } from './helpers.ts'
 
 const KiB = 1024
+const MiB = 1024 * KiB
+/** `unacknowledged` for a peer that has acknowledged nothing yet: no slab is ever free again */
+const NONE_ACKED = Number.POSITIVE_INFINITY
 
 /** Default seed of the randomised test; BYTE_QUEUE_SEED=<n> explores another */
 const SEED = ((): number => {
@@ -189,8 +192,8 @@ describe('SendSlab', () => {
     const slab = new SendSlab()
     const a = streamBytes(11, 5000)
     const b = streamBytes(12, 7000)
-    const ca = slab.copy(a)
-    const cb = slab.copy(b)
+    const ca = slab.copy(a, NONE_ACKED)
+    const cb = slab.copy(b, NONE_ACKED)
     expect(cb.buffer).to.equal(ca.buffer)
     expect(cb.byteOffset).to.equal(ca.byteOffset + ca.byteLength)
     expect(ca.buffer).to.not.equal(a.buffer)
@@ -203,9 +206,9 @@ describe('SendSlab', () => {
 
   it('puts small writes in the slab too, side by side with the large ones (Noise length prefixes between frames)', () => {
     const slab = new SendSlab()
-    const prefix = slab.copy(streamBytes(13, 2))
-    const frame = slab.copy(streamBytes(14, 60 * KiB))
-    const next = slab.copy(streamBytes(15, 2))
+    const prefix = slab.copy(streamBytes(13, 2), NONE_ACKED)
+    const frame = slab.copy(streamBytes(14, 60 * KiB), NONE_ACKED)
+    const next = slab.copy(streamBytes(15, 2), NONE_ACKED)
     expect(frame.buffer).to.equal(prefix.buffer)
     expect(frame.byteOffset).to.equal(prefix.byteOffset + 2)
     expect(next.byteOffset).to.equal(frame.byteOffset + frame.byteLength)
@@ -223,7 +226,7 @@ describe('SendSlab', () => {
     const q = new ByteQueue()
     const writes = [5000, 7000, 4100, 9000, 6000].map((n, i) => streamBytes(20 + i, n))
     for (const w of writes) {
-      q.push(slab.copy(w))
+      q.push(slab.copy(w, NONE_ACKED))
     }
     const first = q.take(4500)
     // straddles the first two writes
@@ -235,16 +238,16 @@ describe('SendSlab', () => {
 
   it('gives a write larger than 256 KiB a buffer of its own, and goes on filling the slab after it', () => {
     const slab = new SendSlab()
-    const small = slab.copy(streamBytes(31, 5000))
+    const small = slab.copy(streamBytes(31, 5000), NONE_ACKED)
     const bigSource = streamBytes(32, 256 * KiB + 1)
-    const big = slab.copy(bigSource)
+    const big = slab.copy(bigSource, NONE_ACKED)
     expect(big.buffer).to.not.equal(small.buffer)
     expect(big.buffer).to.not.equal(bigSource.buffer)
     expect(big.byteLength).to.equal(bigSource.byteLength)
     expect(big.byteOffset).to.equal(0)
     expect(big.buffer.byteLength).to.equal(bigSource.byteLength)
     expect(Array.from(big.subarray(-16))).to.deep.equal(Array.from(bigSource.subarray(-16)))
-    const next = slab.copy(streamBytes(33, 5000))
+    const next = slab.copy(streamBytes(33, 5000), NONE_ACKED)
     expect(next.buffer).to.equal(small.buffer)
     expect(next.byteOffset).to.equal(small.byteOffset + 5000)
     // a slab neighbour that is not next in the queue is not joined to it: big lies between them
@@ -263,7 +266,7 @@ describe('SendSlab', () => {
     let previous: ArrayBufferLike | undefined
     const kept: Uint8Array[] = []
     for (let i = 0; i < 40; i++) {
-      const copy = slab.copy(streamBytes(40 + i, 60 * KiB))
+      const copy = slab.copy(streamBytes(40 + i, 60 * KiB), NONE_ACKED)
       kept.push(copy)
       expect(copy.byteLength).to.equal(60 * KiB)
       expect(copy.byteOffset + copy.byteLength).to.be.at.most(copy.buffer.byteLength)
@@ -286,8 +289,8 @@ describe('SendSlab', () => {
     for (let i = 0; i < 20; i++) {
       const wx = streamBytes(100 + i, 5000)
       const wy = streamBytes(200 + i, 5000)
-      const cx = sx.copy(wx)
-      const cy = sy.copy(wy)
+      const cx = sx.copy(wx, NONE_ACKED)
+      const cy = sy.copy(wy, NONE_ACKED)
       expect(cx.buffer).to.not.equal(cy.buffer)
       x.push(cx)
       y.push(cy)
@@ -296,5 +299,50 @@ describe('SendSlab', () => {
     }
     expect(Array.from(x.take(Infinity))).to.deep.equal(Array.from(concatBytes(xs)))
     expect(Array.from(y.take(Infinity))).to.deep.equal(Array.from(concatBytes(ys)))
+  })
+  it('fills a slab again once the peer has acknowledged every byte of it, and not one byte sooner', () => {
+    const slab = new SendSlab()
+    let written = 0
+    let acknowledged = 0
+    let seed = 300
+    const write = (): Uint8Array => {
+      const copy = slab.copy(streamBytes(seed++, 60 * KiB), written - acknowledged)
+      written += 60 * KiB
+      return copy
+    }
+    // grow to the largest slabs with nothing acknowledged: 64, 128, 256, 512 KiB, then 1 MiB ones
+    const buffers: ArrayBufferLike[] = []
+    const starts: number[] = []
+    while (buffers.length < 6) {
+      const copy = write()
+      if (copy.buffer !== buffers.at(-1)) {
+        buffers.push(copy.buffer)
+        starts.push(written - 60 * KiB)
+      }
+    }
+    const [firstBig, secondBig] = buffers.slice(4)
+    expect(firstBig.byteLength).to.equal(MiB)
+    expect(secondBig.byteLength).to.equal(MiB)
+    // all but the last byte of the first 1 MiB slab acknowledged: the next slab is a new one
+    acknowledged = starts[5] - 1
+    let copy: Uint8Array
+    do {
+      copy = write()
+    } while (copy.buffer === secondBig)
+    const third = copy.buffer
+    expect(third).to.not.equal(firstBig)
+    expect(third.byteLength).to.equal(MiB)
+    // every byte of it acknowledged: the slab after the third is the first 1 MiB one again
+    acknowledged = starts[5]
+    do {
+      copy = write()
+    } while (copy.buffer === third)
+    expect(copy.buffer).to.equal(firstBig)
+    expect(copy.byteOffset).to.equal(0)
+    expect(Array.from(copy)).to.deep.equal(Array.from(streamBytes(seed - 1, 60 * KiB)))
+    const next = write()
+    expect(next.buffer).to.equal(firstBig)
+    expect(next.byteOffset).to.equal(60 * KiB)
+    expect(Array.from(next)).to.deep.equal(Array.from(streamBytes(seed - 1, 60 * KiB)))
   })
 })
