@@ -9,8 +9,12 @@ const MAX_SLAB_WRITE = 256 * 1024
 /** The first slab of a connection; each next one doubles, up to {@link MAX_SLAB_BYTES} */
 const FIRST_SLAB_BYTES = 64 * 1024
 const MAX_SLAB_BYTES = 1024 * 1024
-/** Filled slabs kept for reuse, at most: a send buffer's worth of the largest slabs and then some */
-const MAX_RETIRED = 64
+/**
+ * Filled slabs remembered for reuse, at most: 16 MiB of the largest slabs, four times the largest
+ * default send buffer. A connection that has sent in bulk and gone quiet keeps this many small
+ * records; a larger send buffer only means that some slabs are freed instead of reused.
+ */
+const MAX_RETIRED = 16
 
 interface Retired {
   slab: WeakRef<ArrayBuffer>
