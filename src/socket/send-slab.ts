@@ -42,7 +42,7 @@ export class SendSlab {
   /** bytes copied so far (slab or not): the offset, in this slab's stream, of the next write */
   private copied = 0
   /** filled slabs, oldest first */
-  private retired: Retired[] = []
+  private readonly retired: Retired[] = []
 
   /**
    * `unacknowledged`: how many of the bytes written before this chunk the peer has not
