@@ -14,6 +14,10 @@ import { decodePacket, PacketType } from '../../src/engine/packet.ts'
 import { seqDiff } from '../../src/engine/seq.ts'
 import { MIN_SLAB_WRITE, SendSlab } from '../../src/socket/send-slab.ts'
 import { Prng } from '../sim/prng.ts'
+import { ConnectionLink, seededRandomBytes } from './helpers.ts'
+import type { Side } from './helpers.ts'
+import type { Packet } from '../../src/engine/packet.ts'
+import type { Instant } from '../../src/engine/time.ts'
 
 const MiB = 1024 * 1024
 const TOTAL = 16 * MiB
@@ -32,197 +36,173 @@ const SEED = ((): number => {
   return env == null || env === '' ? 0x5_1ab0 : Number.parseInt(env, 10) >>> 0
 })()
 
-interface InFlight {
-  at: number
-  bytes: Uint8Array
-  /** still to leave the sender (header and payload read at `at`), or already on the wire */
-  onWire: boolean
-  header?: Uint8Array
-  to: 'receiver' | 'sender'
-}
+/** A datagram waiting in the sender's local queue (its bytes not read yet), or a packet on the wire */
+type InFlight =
+  | { at: Instant, to: Side, header: Uint8Array, payload: Uint8Array }
+  | { at: Instant, to: Side, packet: Packet }
 
-interface Outcome {
-  delivered: Uint8Array
+/** The dialling side writes through a SendSlab and checks every byte that leaves it */
+class SlabReuseLink extends ConnectionLink<InFlight> {
+  readonly source: Uint8Array
   /** slabs filled a second time */
-  reused: number
-  /** retransmissions whose bytes differ from the packet's first transmission, before it was acknowledged */
-  changedRetransmits: number
+  reused = 0
+  /** retransmissions whose bytes differ from the packet's first transmission */
+  changedRetransmits = 0
   /** datagrams that reached the receiver with changed bytes for data it did not have yet */
-  changedNeeded: number
-}
+  changedNeeded = 0
+  /** bytes the receiving side has read */
+  deliveredBytes = 0
+  private readonly rng: Prng
+  private readonly seed: number
+  private readonly pathMtu: boolean
+  private readonly firstSent = new Map<number, Uint8Array>()
+  private localTail = 0
+  private written = 0
+  private blocked = false
+  private slab: SendSlab | undefined
+  private readonly seen = new WeakSet<ArrayBufferLike>()
+  private readonly scratch = new Uint8Array(300 * 1024)
 
-function transfer (seed: number, pathMtu: boolean): { source: Uint8Array, outcome: Outcome } {
-  const rng = new Prng(seed)
-  const chance = (): number => rng.u32() / 2 ** 32
-  const source = new Prng(seed + 1000).bytes(TOTAL)
-  const randomBytes = (p: Prng) => (b: Uint8Array) => { p.fill(b) }
-  let now = 1_000_000
-  const sender = Connection.connect({ config: CONFIG, randomBytes: randomBytes(new Prng(seed + 1)), now, recvId: 100 })
-  let receiver: Connection | undefined
-  const queue: InFlight[] = []
-  let localTail = 0
-  const firstSent = new Map<number, Uint8Array>()
-  const received: Uint8Array[] = []
-  let deliveredBytes = 0
-  const outcome: Outcome = { delivered: new Uint8Array(0), reused: 0, changedRetransmits: 0, changedNeeded: 0 }
+  constructor (seed: number, pathMtu: boolean) {
+    super(1_000_000, 5_000_000, (now) => Connection.connect({ config: CONFIG, randomBytes: seededRandomBytes(seed + 1), now, recvId: 100 }))
+    this.seed = seed
+    this.pathMtu = pathMtu
+    this.rng = new Prng(seed)
+    this.source = new Prng(seed + 1000).bytes(TOTAL)
+  }
 
-  const emit = (from: Connection, to: 'receiver' | 'sender'): void => {
-    let t
-    while ((t = from.pollTransmit(now, true)) != null) {
-      if (from === sender && t.payload.byteLength > 0) {
-        const p = decodePacket(Uint8Array.from(t.header))
-        if (!(p instanceof Error) && p.type === PacketType.Data) {
-          const first = firstSent.get(p.seqNr)
-          if (first == null) {
-            firstSent.set(p.seqNr, Uint8Array.from(t.payload))
-            // sequence numbers wrap: forget the one half a circle back
-            firstSent.delete((p.seqNr + 32768) & 0xffff)
-          } else if (Buffer.compare(first, t.payload) !== 0) {
-            outcome.changedRetransmits++
-          }
-        }
+  override flush (): void {
+    this.events()
+    this.write()
+    this.emit('a')
+    this.emit('b')
+  }
+
+  protected override accept (syn: Packet): Connection {
+    return Connection.accept({ config: CONFIG, randomBytes: seededRandomBytes(this.seed + 2), now: this.now, syn })
+  }
+
+  protected override deliver (d: InFlight): void {
+    if ('packet' in d) {
+      this.arrive(d.to, d.packet)
+      return
+    }
+    // the read libuv does as the datagram leaves
+    const bytes = new Uint8Array(d.header.byteLength + d.payload.byteLength)
+    bytes.set(d.header)
+    bytes.set(d.payload, d.header.byteLength)
+    if (this.chance() < LOSS) {
+      return
+    }
+    this.enqueue({ at: this.now + ONE_WAY_US + Math.floor(this.chance() * JITTER_US), to: d.to, packet: decode(bytes) })
+  }
+
+  private chance (): number {
+    return this.rng.u32() / 2 ** 32
+  }
+
+  private arrive (to: Side, packet: Packet): void {
+    if (to === 'b' && this.hasAcceptor && packet.type === PacketType.Data) {
+      const first = this.firstSent.get(packet.seqNr)
+      if (first != null && Buffer.compare(first, packet.payload) !== 0 && seqDiff(packet.seqNr, this.b.ackNr) > 0) {
+        this.changedNeeded++
       }
-      let at = now
-      if (from === sender && chance() < QUEUED_SHARE) {
-        localTail = Math.max(localTail, now) + Math.floor(chance() * QUEUED_MAX_US)
-        at = localTail
+    }
+    this.handOver(to, packet)
+  }
+
+  private events (): void {
+    for (let ev = this.a.pollEvent(); ev != null; ev = this.a.pollEvent()) {
+      if (ev.type === 'writable') {
+        this.blocked = false
       }
-      // the payload is a view: it is read when the datagram leaves, not now
-      queue.push({ at, bytes: t.payload, header: t.header, onWire: false, to })
+    }
+    if (this.a.wantsPathMtuCap) {
+      this.a.setPathMtuCap(this.pathMtu ? 65_507 : undefined)
+    }
+    if (!this.hasAcceptor) {
+      return
+    }
+    while (this.b.pollEvent() != null) {}
+    if (this.b.wantsPathMtuCap) {
+      this.b.setPathMtuCap(65_507)
+    }
+    for (let c = this.b.read(this.now); c != null; c = this.b.read(this.now)) {
+      this.received.b.push(Uint8Array.from(c))
+      this.deliveredBytes += c.byteLength
     }
   }
 
-  const leave = (d: InFlight): void => {
-    const header = d.header as Uint8Array
-    const bytes = new Uint8Array(header.byteLength + d.bytes.byteLength)
-    bytes.set(header)
-    bytes.set(d.bytes, header.byteLength)
-    if (chance() < LOSS) {
+  /** The writer, as UtpConnection._write does it */
+  private write (): void {
+    if (!this.a.isWritable) {
       return
     }
-    queue.push({ at: d.at + ONE_WAY_US + Math.floor(chance() * JITTER_US), bytes, onWire: true, to: d.to })
-  }
-
-  const arrive = (bytes: Uint8Array, to: 'receiver' | 'sender'): void => {
-    const p = decodePacket(bytes)
-    if (p instanceof Error) {
-      throw p
-    }
-    if (to === 'sender') {
-      sender.handlePacket(now, p)
-      return
-    }
-    if (receiver == null) {
-      if (p.type === PacketType.Syn) {
-        receiver = Connection.accept({ config: CONFIG, randomBytes: randomBytes(new Prng(seed + 2)), now, syn: p })
+    while (!this.blocked && this.written < TOTAL) {
+      const r = this.chance()
+      let n = this.written < 20_000
+        ? 1 + Math.floor(this.chance() * 3000)
+        : r < 0.3 ? 2 : r < 0.9 ? 1 + Math.floor(this.chance() * 70_000) : 200_000 + Math.floor(this.chance() * 90_000)
+      n = Math.min(n, TOTAL - this.written)
+      const chunk = this.scratch.subarray(0, n)
+      chunk.set(this.source.subarray(this.written, this.written + n))
+      this.a.assertWritable()
+      const copy = this.slab == null && n < MIN_SLAB_WRITE ? Buffer.from(chunk) : (this.slab ??= new SendSlab()).copy(chunk, this.a.bufferedAmount)
+      if (copy.byteOffset === 0 && this.seen.has(copy.buffer)) {
+        this.reused++
       }
-      return
-    }
-    if (p.type === PacketType.Data) {
-      const first = firstSent.get(p.seqNr)
-      if (first != null && Buffer.compare(first, p.payload) !== 0 && seqDiff(p.seqNr, receiver.ackNr) > 0) {
-        outcome.changedNeeded++
-      }
-    }
-    receiver.handlePacket(now, p)
-  }
-
-  // the writer, as UtpConnection._write does it
-  let written = 0
-  let blocked = false
-  let ended = false
-  let slab: SendSlab | undefined
-  const seen = new WeakSet<ArrayBufferLike>()
-  const scratch = new Uint8Array(300 * 1024)
-  const write = (): void => {
-    if (!sender.isWritable || ended) {
-      return
-    }
-    while (!blocked && written < TOTAL) {
-      const r = chance()
-      let n = written < 20_000
-        ? 1 + Math.floor(chance() * 3000)
-        : r < 0.3 ? 2 : r < 0.9 ? 1 + Math.floor(chance() * 70_000) : 200_000 + Math.floor(chance() * 90_000)
-      n = Math.min(n, TOTAL - written)
-      const chunk = scratch.subarray(0, n)
-      chunk.set(source.subarray(written, written + n))
-      sender.assertWritable()
-      const copy = slab == null && n < MIN_SLAB_WRITE ? Buffer.from(chunk) : (slab ??= new SendSlab()).copy(chunk, sender.bufferedAmount)
-      if (copy.byteOffset === 0 && seen.has(copy.buffer)) {
-        outcome.reused++
-      }
-      seen.add(copy.buffer)
+      this.seen.add(copy.buffer)
       // the caller may reuse its buffer at once
       chunk.fill(0xee)
-      blocked = !sender.write(now, copy)
-      written += n
+      this.blocked = !this.a.write(this.now, copy)
+      this.written += n
     }
-    if (written === TOTAL) {
-      sender.end(now)
-      ended = true
+    if (this.written === TOTAL) {
+      this.a.end(this.now)
     }
   }
 
-  const events = (): void => {
-    let ev
-    while ((ev = sender.pollEvent()) != null) {
-      if (ev.type === 'writable') {
-        blocked = false
-      }
-    }
-    if (sender.wantsPathMtuCap) {
-      sender.setPathMtuCap(pathMtu ? 65_507 : undefined)
-    }
-    if (receiver == null) {
+  private emit (from: Side): void {
+    if (from === 'b' && !this.hasAcceptor) {
       return
     }
-    while (receiver.pollEvent() != null) {}
-    if (receiver.wantsPathMtuCap) {
-      receiver.setPathMtuCap(65_507)
-    }
-    let c
-    while ((c = receiver.read(now)) != null) {
-      received.push(Uint8Array.from(c))
-      deliveredBytes += c.byteLength
+    const conn = this.conn(from)
+    const to = from === 'a' ? 'b' : 'a'
+    for (let t = conn.pollTransmit(this.now, true); t != null; t = conn.pollTransmit(this.now, true)) {
+      if (from === 'a' && t.payload.byteLength > 0) {
+        this.noteSent(decode(Uint8Array.from(t.header)), t.payload)
+      }
+      let at = this.now
+      if (from === 'a' && this.chance() < QUEUED_SHARE) {
+        this.localTail = Math.max(this.localTail, this.now) + Math.floor(this.chance() * QUEUED_MAX_US)
+        at = this.localTail
+      }
+      // the payload is a view: it is read when the datagram leaves, not now
+      this.enqueue({ at, to, header: t.header, payload: t.payload })
     }
   }
 
-  for (let steps = 0; steps < 5_000_000; steps++) {
-    events()
-    write()
-    emit(sender, 'receiver')
-    if (receiver != null) {
-      emit(receiver, 'sender')
+  private noteSent (header: Packet, payload: Uint8Array): void {
+    if (header.type !== PacketType.Data) {
+      return
     }
-    if (deliveredBytes === TOTAL && queue.length === 0) {
-      break
+    const first = this.firstSent.get(header.seqNr)
+    if (first == null) {
+      this.firstSent.set(header.seqNr, Uint8Array.from(payload))
+      // sequence numbers wrap: forget the one half a circle back
+      this.firstSent.delete((header.seqNr + 32768) & 0xffff)
+    } else if (Buffer.compare(first, payload) !== 0) {
+      this.changedRetransmits++
     }
-    let next = Infinity
-    let index = -1
-    for (let i = 0; i < queue.length; i++) {
-      if (queue[i].at < next) {
-        next = queue[i].at
-        index = i
-      }
-    }
-    const at = Math.min(next, sender.pollTimeout() ?? Infinity, receiver?.pollTimeout() ?? Infinity)
-    if (at === Infinity) {
-      break
-    }
-    now = Math.max(now, at)
-    if (at === next) {
-      const d = queue.splice(index, 1)[0]
-      if (d.onWire) {
-        arrive(d.bytes, d.to)
-      } else {
-        leave(d)
-      }
-    }
-    sender.handleTimeout(now)
-    receiver?.handleTimeout(now)
   }
-  outcome.delivered = Buffer.concat(received)
-  return { source, outcome }
+}
+
+function decode (bytes: Uint8Array): Packet {
+  const p = decodePacket(bytes)
+  if (p instanceof Error) {
+    throw p
+  }
+  return p
 }
 
 describe('SendSlab reuse in a lossy transfer', () => {
@@ -231,12 +211,14 @@ describe('SendSlab reuse in a lossy transfer', () => {
       this.timeout(30_000)
       for (const seed of [SEED + offset, SEED + offset + 1]) {
         const note = ` (seed ${seed}; rerun with SLAB_REUSE_SEED=${seed - offset})`
-        const { source, outcome } = transfer(seed, pathMtu)
-        expect(outcome.reused, `slabs refilled${note}`).to.be.above(2)
-        expect(outcome.changedRetransmits, `retransmissions with changed bytes${note}`).to.equal(0)
-        expect(outcome.changedNeeded, `changed bytes the receiver still needed${note}`).to.equal(0)
-        expect(outcome.delivered.byteLength, `bytes delivered${note}`).to.equal(TOTAL)
-        expect(Buffer.compare(outcome.delivered, source), `delivered bytes equal the written ones${note}`).to.equal(0)
+        const link = new SlabReuseLink(seed, pathMtu)
+        link.runUntil(() => link.deliveredBytes === TOTAL && link.wire.length === 0)
+        expect(link.reused, `slabs refilled${note}`).to.be.above(2)
+        expect(link.changedRetransmits, `retransmissions with changed bytes${note}`).to.equal(0)
+        expect(link.changedNeeded, `changed bytes the receiver still needed${note}`).to.equal(0)
+        const delivered = link.receivedBytes('b')
+        expect(delivered.byteLength, `bytes delivered${note}`).to.equal(TOTAL)
+        expect(Buffer.compare(delivered, link.source), `delivered bytes equal the written ones${note}`).to.equal(0)
       }
     })
   }
