@@ -11,7 +11,6 @@
  * when a full packet is already in flight. A dial's SYN leaves at once.
  */
 
-import { randomFillSync } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { lookup as dnsLookup } from 'node:dns'
 import { EventEmitter } from 'node:events'
@@ -21,6 +20,7 @@ import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
 import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
 import { PathMtuCaps } from './path-mtu-cap.ts'
+import { RandomPool } from './random-pool.ts'
 import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
@@ -146,9 +146,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
     this.probe = options.probeUnreachable ?? true
     this.simultaneousOpen = options.simultaneousOpen ?? true
+    const random = new RandomPool()
     const caps = new PathMtuCaps(undefined, undefined, options.pathMtuProbing === 'all-paths')
     this.endpoint = new Endpoint({
-      randomBytes: (buf) => { randomFillSync(buf) },
+      randomBytes: (buf) => { random.fill(buf) },
       allocate: (size) => Buffer.allocUnsafe(size),
       maxHalfOpen: options.maxHalfOpen,
       simultaneousOpen: this.simultaneousOpen,
