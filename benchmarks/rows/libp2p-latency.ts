@@ -6,7 +6,7 @@
 
 import { failed, measured, notMeasured } from '../lib/line.ts'
 import { quicMissing } from '../lib/quic-install.ts'
-import { summarize } from '../lib/stats.ts'
+import { median, summarize } from '../lib/stats.ts'
 import { Worker, stopAll } from '../lib/worker.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Line } from '../lib/line.ts'
@@ -19,6 +19,8 @@ interface Timings {
   values: number[]
   /** what else the client said worth a note */
   extra: string
+  /** the client's whole result */
+  result: Record<string, unknown>
 }
 
 async function timings (transport: Libp2pTransport, client: string, args: object, field: string, options: BenchOptions): Promise<Timings> {
@@ -31,20 +33,20 @@ async function timings (transport: Libp2pTransport, client: string, args: object
     const result = await worker.next('result', options.runTimeoutMs)
     const closeErrors = Number(result.closeErrors ?? 0)
     const extra = closeErrors > 0 ? `closing failed after ${closeErrors} dials (not timed): ${String(result.closeError)}` : ''
-    return { values: result[field] as number[], extra }
+    return { values: result[field] as number[], extra, result }
   } finally {
     await stopAll(workers)
   }
 }
 
-async function row (transport: Libp2pTransport, key: string, label: string, unit: string, measure: () => Promise<Timings>, note: (values: number[]) => string): Promise<Line> {
+async function row (transport: Libp2pTransport, key: string, label: string, unit: string, measure: () => Promise<Timings>, note: (timings: Timings) => string): Promise<Line> {
   const missing = transport === 'quic' ? await quicMissing() : undefined
   if (missing != null) {
     return notMeasured(key, label, unit, missing)
   }
   try {
-    const { values, extra } = await measure()
-    return measured(key, label, unit, values, [note(values), extra].filter(s => s !== '').join(', '))
+    const timings = await measure()
+    return measured(key, label, unit, timings.values, [note(timings), timings.extra].filter(s => s !== '').join(', '))
   } catch (err: any) {
     return failed(key, label, unit, String(err?.message ?? err))
   }
@@ -59,14 +61,19 @@ export async function connect (transport: Libp2pTransport, options: BenchOptions
   const dials = options.connectDials
   return row(transport, `connect-${transport}`, `connect (libp2p ${transport})`, 'ms',
     async () => timings(transport, 'libp2p-connect-client', { dials, warmup: CONNECT_WARMUP }, 'ms', options),
-    (ms) => `median of ${ms.length} dials, p90 ${p90(ms).toFixed(2)} ms`)
+    ({ values: ms, result }) => {
+      const transportMs = (result.transportMs as number[] | undefined) ?? []
+      // where the time goes: the transport's connection, then the upgrade (Noise, Yamux)
+      const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it` : ''
+      return `median of ${ms.length} dials, p90 ${p90(ms).toFixed(2)} ms${split}`
+    })
 }
 
 export async function rtt (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
   const pings = options.rttPings
   return row(transport, `rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
     async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: RTT_WARMUP }, 'us', options),
-    (us) => `median of ${us.length} ping-pongs, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
+    ({ values: us }) => `median of ${us.length} ping-pongs, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
 }
 
 function summarizeMean (values: number[]): number {
