@@ -63,8 +63,10 @@ export async function connect (transport: Libp2pTransport, options: BenchOptions
     async () => timings(transport, 'libp2p-connect-client', { dials, warmup: CONNECT_WARMUP }, 'ms', options),
     ({ values: ms, result }) => {
       const transportMs = (result.transportMs as number[] | undefined) ?? []
-      // where the time goes: the transport's connection, then the upgrade (Noise, Yamux)
-      const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it` : ''
+      // where the time goes: the transport's connection; the rest is the dial queue's bookkeeping
+      // and the upgrade (Noise, Yamux)
+      const counted = transportMs.length === ms.length ? '' : ` (${transportMs.length} dials)`
+      const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it${counted}` : ''
       return `median of ${ms.length} dials, p90 ${p90(ms).toFixed(2)} ms${split}`
     })
 }

@@ -20,7 +20,7 @@ import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
 import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
 import { PathMtuCaps } from './path-mtu-cap.ts'
-import { RandomPool } from './random-pool.ts'
+import { randomPool } from './random-pool.ts'
 import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
@@ -146,10 +146,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.udpBufferSize = options.udpBufferSize ?? DEFAULT_UDP_BUFFER
     this.probe = options.probeUnreachable ?? true
     this.simultaneousOpen = options.simultaneousOpen ?? true
-    const random = new RandomPool()
     const caps = new PathMtuCaps(undefined, undefined, options.pathMtuProbing === 'all-paths')
     this.endpoint = new Endpoint({
-      randomBytes: (buf) => { random.fill(buf) },
+      randomBytes: (buf) => { randomPool.fill(buf) },
       allocate: (size) => Buffer.allocUnsafe(size),
       maxHalfOpen: options.maxHalfOpen,
       simultaneousOpen: this.simultaneousOpen,
