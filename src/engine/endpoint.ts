@@ -322,11 +322,13 @@ export class Endpoint {
 
   /**
    * The next datagram of `entry` alone, ahead of the other connections' (a dial's SYN, which the
-   * whole dial waits for). The connection stays marked: a later {@link pollTransmit} still visits it.
+   * whole dial waits for; a message the application just handed over). The connection stays
+   * marked: a later {@link pollTransmit} still visits it, and keeps track of a tail that
+   * `holdPartial` held back.
    */
-  pollTransmitFor (now: Instant, entry: EndpointConnection): EndpointTransmit | undefined {
+  pollTransmitFor (now: Instant, entry: EndpointConnection, holdPartial = false): EndpointTransmit | undefined {
     this.lastNow = now
-    const t = entry.connection.pollTransmit(now)
+    const t = entry.connection.pollTransmit(now, holdPartial)
     return t == null ? undefined : { remote: entry.remote, header: t.header, payload: t.payload }
   }
 

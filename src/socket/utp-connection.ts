@@ -15,6 +15,8 @@ export interface ConnectionCarrier {
   now(): number
   /** the connection may have packets to send or a new deadline */
   wake(entry: EndpointConnection): void
+  /** sends what the connection has ready to send at once, without delivering anything */
+  sendNow(entry: EndpointConnection): void
 }
 
 /** Takes received data as the packets' own payloads, in order (see {@link UtpConnection.setDataSink}) */
@@ -139,6 +141,19 @@ export class UtpConnection extends Duplex {
    */
   pauseData (): void {
     this.sinkPaused = true
+  }
+
+  /**
+   * Sends what has been written so far now, rather than once the microtasks queued before the
+   * writes have run (as the socket otherwise does, so that the writes of one synchronous run share
+   * packets). For a caller that has just handed over a whole message: the libp2p connection, whose
+   * `sendData` gets a Noise message's length and ciphertext together. The tail of a bulk transfer
+   * still waits for the writes after it.
+   */
+  flushWrites (): void {
+    if (!this.destroyed) {
+      this.carrier.sendNow(this.entry)
+    }
   }
 
   /** Hands the sink what arrived while paused, and what arrives from now on */

@@ -458,6 +458,22 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.flushSoon()
   }
 
+  /**
+   * Sends what `entry`'s writes made sendable, now. Only sends: no events are delivered here, so
+   * the caller (in the middle of its own write) is never re-entered. The flush that the writes
+   * queued still runs, for the other connections, the held tail of a bulk write and the timer.
+   */
+  sendNow (entry: EndpointConnection): void {
+    if (this.closed) {
+      return
+    }
+    const now = this.now()
+    let t
+    while ((t = this.endpoint.pollTransmitFor(now, entry, true)) != null) {
+      this.sendDatagram(t)
+    }
+  }
+
   // -------------------------------------------------------------
 
   private onMessage (msg: Buffer, rinfo: RemoteInfo): void {

@@ -73,6 +73,9 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
         break
       }
     }
+    // the message leaves now, as a TCP write does with Nagle off: a request or answer is not held
+    // behind the rest of the caller's turn, and the peer starts on it sooner
+    this.connection.flushWrites()
     this.touch()
     return { sentBytes, canSendMore }
   }

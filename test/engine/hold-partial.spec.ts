@@ -313,6 +313,27 @@ describe('holdPartial', () => {
       expect(b.mismatchAt).to.equal(undefined)
     })
 
+    it('pollTransmitFor with holdPartial sends one connection\'s full packets and keeps its tail for the next polls', () => {
+      const { pair, a, b } = bulkEndpoints(16)
+      a.writeLimit = BULK
+      a.pump(pair.now)
+      const entry = a.entry as NonNullable<typeof a.entry>
+      const full: Packet[] = []
+      for (let tr = pair.a.pollTransmitFor(pair.now, entry, true); tr != null; tr = pair.a.pollTransmitFor(pair.now, entry, true)) {
+        full.push(decodeTransmit(tr))
+        pair.enqueue({ at: pair.now + pair.latency, from: ADDR_A, to: 'b', bytes: transmitBytes(tr) })
+      }
+      expect(shape(full)).to.deep.equal([[PacketType.Data, MSS], [PacketType.Data, MSS]])
+      // the connection is still marked: the next holdPartial poll finds the tail and keeps it aside
+      expect(pollHeldEndpoint(pair)).to.deep.equal([])
+      expect(pair.a.hasHeldPackets).to.equal(true)
+      const rest = pollEndpoint(pair)
+      expect(shape(rest)).to.deep.equal([[PacketType.Data, TAIL]])
+      expectConsecutive([...full, ...rest])
+      expect(pair.runUntil(() => b.received === BULK)).to.equal(true)
+      expect(b.mismatchAt).to.equal(undefined)
+    })
+
     it('sends a small write at once through a holdPartial poll', () => {
       const msg = streamBytes(14, 100)
       const pair = connectedEndpoints(msg, 15)
