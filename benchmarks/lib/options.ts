@@ -21,6 +21,11 @@ export interface BenchOptions {
   connectDials: number
   /** timed ping-pongs per transport in the rtt row */
   rttPings: number
+  /**
+   * ping-pongs before those, untimed: enough for V8 to finish optimising both paths, so that the
+   * row measures a long-lived connection rather than a fresh process (their median is noted)
+   */
+  rttWarmup: number
   /** idle connections of the many row */
   manyIdle: number
   /** of those, how many then move 64 KiB each */
@@ -45,6 +50,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     udpDurationMs: quick ? 2_000 : 3_000,
     connectDials: quick ? 10 : 50,
     rttPings: quick ? 200 : 2_000,
+    rttWarmup: quick ? 200 : 2_000,
     manyIdle: quick ? 1_000 : 10_000,
     manyMoving: quick ? 100 : 1_000,
     manyClients: quick ? 2 : 4,

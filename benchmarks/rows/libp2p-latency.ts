@@ -13,7 +13,6 @@ import type { Line } from '../lib/line.ts'
 import type { BenchOptions } from '../lib/options.ts'
 
 const CONNECT_WARMUP = 3
-const RTT_WARMUP = 50
 
 interface Timings {
   values: number[]
@@ -74,8 +73,14 @@ export async function connect (transport: Libp2pTransport, options: BenchOptions
 export async function rtt (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
   const pings = options.rttPings
   return row(transport, `rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
-    async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: RTT_WARMUP }, 'us', options),
-    ({ values: us }) => `median of ${us.length} ping-pongs, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
+    async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: options.rttWarmup }, 'us', options),
+    ({ values: us, result }) => `median of ${us.length} ping-pongs after ${warmupNote(result.warmupUs)}, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
+}
+
+/** "2000 of warm-up (their median 198 us)" */
+function warmupNote (warmupUs: unknown): string {
+  const values = Array.isArray(warmupUs) ? warmupUs as number[] : []
+  return values.length === 0 ? 'no warm-up' : `${values.length} of warm-up (their median ${median(values).toFixed(0)} us)`
 }
 
 function summarizeMean (values: number[]): number {

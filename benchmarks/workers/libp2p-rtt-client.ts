@@ -1,7 +1,7 @@
 /**
  * rtt row, dialling side: opens one echo stream to the server and times 1-byte ping-pongs over
- * it, one at a time, in microseconds. The first few warm up and are not reported. Reports
- * `result` {us: number[]}.
+ * it, one at a time, in microseconds. The first `warmup` let V8 optimise both ends; they are
+ * reported apart. Reports `result` {us: number[], warmupUs: number[]}.
  */
 
 import { multiaddr } from '@multiformats/multiaddr'
@@ -23,6 +23,7 @@ runWorker(async () => {
   const replies = stream[Symbol.asyncIterator]()
   const ping = new Uint8Array([42])
   const us: number[] = []
+  const warmupUs: number[] = []
   for (let i = 0; i < warmup + pings; i++) {
     const start = performance.now()
     stream.send(ping)
@@ -33,9 +34,11 @@ runWorker(async () => {
     }
     if (i >= warmup) {
       us.push(elapsed)
+    } else {
+      warmupUs.push(elapsed)
     }
   }
-  report({ type: 'result', us })
+  report({ type: 'result', us, warmupUs })
   await stream.close()
   await node.stop()
 })
