@@ -10,6 +10,9 @@ export interface UtpMultiaddrConnectionInit extends Omit<AbstractMultiaddrConnec
   connection: UtpConnection
 }
 
+/** Messages smaller than this, handed over in several pieces, are written as one piece */
+const JOIN_BELOW = 4 * 1024
+
 /** Default inactivity timeout of a connection, ms (as `@libp2p/tcp`) */
 export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60 * 1_000
 
@@ -66,11 +69,19 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
   sendData (data: Uint8ArrayList): SendResult {
     let sentBytes = 0
     let canSendMore = true
-    for (const buf of data) {
-      sentBytes += buf.byteLength
-      canSendMore = this.connection.write(buf)
-      if (!canSendMore) {
-        break
+    if (data.byteLength > 0 && data.byteLength < JOIN_BELOW) {
+      // a small message, often in pieces (Noise's length, then its ciphertext), as one write:
+      // each write costs more in stream and engine work than copying the few bytes does (a
+      // message in one piece is not copied here)
+      sentBytes = data.byteLength
+      canSendMore = this.connection.write(data.subarray())
+    } else {
+      for (const buf of data) {
+        sentBytes += buf.byteLength
+        canSendMore = this.connection.write(buf)
+        if (!canSendMore) {
+          break
+        }
       }
     }
     // the message leaves now, as a TCP write does with Nagle off: a request or answer is not held
