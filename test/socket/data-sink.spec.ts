@@ -9,36 +9,15 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
-import { UtpSocket } from '../../src/index.ts'
 import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
+import { closePair, PACKET_SIZE, connectedPair, libp2pConnection } from './pair.ts'
 import { expectedHash, sendStream } from './streams.ts'
 import { waitFor } from './wait-for.ts'
+import type { Pair } from './pair.ts'
 import type { DataSink, UtpConnection } from '../../src/index.ts'
-import type { MultiaddrConnection } from '@libp2p/interface'
 
-const PACKET_SIZE = 1452
 /** small, so that a paused reader closes the window after little data */
 const RECV_BUFFER = 256 * 1024
-
-interface Pair {
-  a: UtpSocket
-  b: UtpSocket
-  /** dialled from a */
-  x: UtpConnection
-  /** accepted by b */
-  y: UtpConnection
-}
-
-async function connectedPair (): Promise<Pair> {
-  const a = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false })
-  const b = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false, recvBufferSize: RECV_BUFFER })
-  await a.bind(0, '127.0.0.1')
-  await b.bind(0, '127.0.0.1')
-  b.listen()
-  const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-  const x = await a.connect(b.address().port, '127.0.0.1')
-  return { a, b, x, y: await accepted }
-}
 
 /** What a sink saw */
 interface Sunk {
@@ -64,28 +43,17 @@ function hashingSink (): { sunk: Sunk, sink: DataSink } {
   }
 }
 
-/** The accepted end as the libp2p transport hands it to libp2p */
-function libp2pConnection (y: UtpConnection): MultiaddrConnection {
-  return toMultiaddrConnection({
-    connection: y,
-    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${y.remotePort}/utp`),
-    direction: 'inbound',
-    log: logger('test:data-sink')
-  })
-}
-
 describe('UtpConnection data sink', function () {
   this.timeout(60_000)
   let pair: Pair | undefined
 
   afterEach(async () => {
-    await pair?.a.close()
-    await pair?.b.close()
+    await closePair(pair)
     pair = undefined
   })
 
   it('hands every byte over in order as views of the datagrams, and the Readable side still ends', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
     const size = 4 * 1024 * 1024
     const { sunk, sink } = hashingSink()
@@ -102,7 +70,7 @@ describe('UtpConnection data sink', function () {
   })
 
   it('keeps data in the engine while paused, the window closes, and resuming delivers the rest', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
     const size = 2 * 1024 * 1024
     const { sunk, sink } = hashingSink()
@@ -121,7 +89,7 @@ describe('UtpConnection data sink', function () {
   })
 
   it('hands over first what the Readable side already held', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
     x.write(Buffer.from('first '))
     // a 'readable' listener makes the Readable side pull the data into its own buffer
@@ -138,7 +106,7 @@ describe('UtpConnection data sink', function () {
   })
 
   it('a FIN that came while paused ends the Readable side only after the sink has had every byte', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
     const size = 100_000
     let sunk = 0
@@ -159,7 +127,7 @@ describe('UtpConnection data sink', function () {
   })
 
   it('a pause before the sink is set holds back what the Readable side already had, too', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
     x.write(Buffer.from('first '))
     await pEvent(y, 'readable')
@@ -173,7 +141,7 @@ describe('UtpConnection data sink', function () {
   })
 
   it('closing the socket reads a paused sink on and closes gracefully', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { a, x, y } = pair
     const got: number[] = []
     y.setDataSink((chunks) => { got.push(...chunks.map(c => c.byteLength)) })
@@ -210,9 +178,9 @@ describe('UtpConnection data sink', function () {
   })
 
   it('a closing libp2p connection drops what the peer still sends, and both sides close cleanly', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
-    const maConn = libp2pConnection(y)
+    const maConn = libp2pConnection(y, 'inbound')
     const seen: string[] = []
     maConn.addEventListener('message', (evt) => { seen.push(Buffer.from(evt.data.subarray()).toString()) })
     x.write('before')
@@ -230,9 +198,9 @@ describe('UtpConnection data sink', function () {
   })
 
   it('a libp2p connection reads through the sink and pauses it', async () => {
-    pair = await connectedPair()
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
     const { x, y } = pair
-    const maConn = libp2pConnection(y)
+    const maConn = libp2pConnection(y, 'inbound')
     const hash = createHash('sha256')
     let bytes = 0
     maConn.addEventListener('message', (evt) => {

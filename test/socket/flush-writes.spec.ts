@@ -5,47 +5,12 @@
  * after it is checked at the endpoint, in hold-partial.spec.ts.)
  */
 
-import { logger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { pEvent } from 'p-event'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { UtpSocket } from '../../src/index.ts'
-import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
+import { closePair, connectedPair, libp2pConnection } from './pair.ts'
 import { waitFor } from './wait-for.ts'
+import type { Pair } from './pair.ts'
 import type { UtpConnection } from '../../src/index.ts'
-import type { MultiaddrConnection } from '@libp2p/interface'
-
-const PACKET_SIZE = 1452
-
-interface Pair {
-  a: UtpSocket
-  b: UtpSocket
-  /** dialled from a */
-  x: UtpConnection
-  /** accepted by b */
-  y: UtpConnection
-}
-
-async function connectedPair (): Promise<Pair> {
-  const a = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false })
-  const b = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false })
-  await a.bind(0, '127.0.0.1')
-  await b.bind(0, '127.0.0.1')
-  b.listen()
-  const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-  const x = await a.connect(b.address().port, '127.0.0.1')
-  return { a, b, x, y: await accepted }
-}
-
-function libp2pConnection (x: UtpConnection): MultiaddrConnection {
-  return toMultiaddrConnection({
-    connection: x,
-    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${x.remotePort}/utp`),
-    direction: 'outbound',
-    log: logger('test:flush-writes')
-  })
-}
 
 /** Data packets `conn` has sent, retransmissions included (its ACKs are counted apart) */
 function dataPacketsSent (conn: UtpConnection): number {
@@ -57,8 +22,7 @@ describe('UtpConnection flushWrites', function () {
   let pair: Pair | undefined
 
   afterEach(async () => {
-    await pair?.a.close()
-    await pair?.b.close()
+    await closePair(pair)
     pair = undefined
   })
 
@@ -80,7 +44,7 @@ describe('UtpConnection flushWrites', function () {
   it('the libp2p connection puts a message of several buffers on the wire in one packet before send returns', async () => {
     pair = await connectedPair()
     const { x, y } = pair
-    const maConn = libp2pConnection(x)
+    const maConn = libp2pConnection(x, 'outbound')
     const received: Buffer[] = []
     y.on('data', (chunk: Buffer) => { received.push(chunk) })
     const before = dataPacketsSent(x)
@@ -94,7 +58,7 @@ describe('UtpConnection flushWrites', function () {
   it('a burst of small messages still shares packets', async () => {
     pair = await connectedPair()
     const { x, y } = pair
-    const maConn = libp2pConnection(x)
+    const maConn = libp2pConnection(x, 'outbound')
     let bytes = 0
     y.on('data', (chunk: Buffer) => { bytes += chunk.byteLength })
     const before = dataPacketsSent(x)

@@ -1,0 +1,51 @@
+/**
+ * Two `UtpSocket`s on 127.0.0.1 with one connection between them, and the libp2p connection the
+ * transport would make of either end.
+ */
+
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { pEvent } from 'p-event'
+import { UtpSocket } from '../../src/index.ts'
+import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
+import type { UtpConnection, UtpSocketOptions } from '../../src/index.ts'
+import type { MultiaddrConnection } from '@libp2p/interface'
+
+export const PACKET_SIZE = 1452
+
+export interface Pair {
+  a: UtpSocket
+  b: UtpSocket
+  /** dialled from a */
+  x: UtpConnection
+  /** accepted by b */
+  y: UtpConnection
+}
+
+/** `b` listens with `bOptions` on top of the shared ones (1452-byte packets, no path MTU probing) */
+export async function connectedPair (bOptions: UtpSocketOptions = {}): Promise<Pair> {
+  const a = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false })
+  const b = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false, ...bOptions })
+  await a.bind(0, '127.0.0.1')
+  await b.bind(0, '127.0.0.1')
+  b.listen()
+  const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+  const x = await a.connect(b.address().port, '127.0.0.1')
+  return { a, b, x, y: await accepted }
+}
+
+/** `conn` as the libp2p transport hands it to libp2p */
+export function libp2pConnection (conn: UtpConnection, direction: 'inbound' | 'outbound'): MultiaddrConnection {
+  return toMultiaddrConnection({
+    connection: conn,
+    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${conn.remotePort}/utp`),
+    direction,
+    log: logger('test:pair')
+  })
+}
+
+/** Closes both sockets of a pair, if there is one */
+export async function closePair (pair: Pair | undefined): Promise<void> {
+  await pair?.a.close()
+  await pair?.b.close()
+}
