@@ -437,6 +437,11 @@ export class Connection {
     return this.bytesInFlight
   }
 
+  /** A full packet's worth is unacknowledged: a `holdPartial` poll would keep a partial packet back */
+  get fullPacketInFlight (): boolean {
+    return this.bytesInFlight >= this.maxPayload
+  }
+
   get receiveWindow (): number {
     return this.recv.window
   }

@@ -147,8 +147,9 @@ export class UtpConnection extends Duplex {
    * Sends what has been written so far now, rather than once the microtasks queued before the
    * writes have run (as the socket otherwise does, so that the writes of one synchronous run share
    * packets). For a caller that has just handed over a whole message: the libp2p connection, whose
-   * `sendData` gets a Noise message's length and ciphertext together. The tail of a bulk transfer
-   * still waits for the writes after it.
+   * `sendData` gets a Noise message's length and ciphertext together. While a full packet is
+   * already in flight (a bulk transfer), a partial last packet still waits for the writes after
+   * it; the window may hold back more.
    */
   flushWrites (): void {
     if (!this.destroyed) {

@@ -8,7 +8,8 @@
  * write at once carries the ACK. Writes go out after the microtasks of the moment they were made,
  * as TCP with Nagle off does (a reply leaves while the application is still busy with the rest of
  * its turn), except the partial last packet of a bulk write, which waits for the end of the turn
- * when a full packet is already in flight. A dial's SYN leaves at once.
+ * when a full packet is already in flight. A dial's SYN leaves at once, and so does what a
+ * connection's `flushWrites()` asks for (the libp2p transport, after each message).
  */
 
 import { createSocket } from 'node:dgram'
@@ -459,17 +460,20 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   }
 
   /**
-   * Sends what `entry`'s writes made sendable, now. Only sends: no events are delivered here, so
-   * the caller (in the middle of its own write) is never re-entered. The flush that the writes
-   * queued still runs, for the other connections, the held tail of a bulk write and the timer.
+   * Sends what `entry`'s writes made sendable, now, the partial last packet included unless a
+   * full packet was already in flight before them (a bulk transfer, whose tails wait to be
+   * filled). Only sends: no events are delivered here, so the caller (in the middle of its own
+   * write) is never re-entered. The connection stays marked, and whatever marked it (a write's
+   * wake, a datagram's arrival) queued a flush, which re-arms the timer and keeps a held tail.
    */
   sendNow (entry: EndpointConnection): void {
     if (this.closed) {
       return
     }
     const now = this.now()
+    const hold = entry.connection.fullPacketInFlight
     let t
-    while ((t = this.endpoint.pollTransmitFor(now, entry, true)) != null) {
+    while ((t = this.endpoint.pollTransmitFor(now, entry, hold)) != null) {
       this.sendDatagram(t)
     }
   }

@@ -84,8 +84,9 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
         }
       }
     }
-    // the message leaves now, as a TCP write does with Nagle off: a request or answer is not held
-    // behind the rest of the caller's turn, and the peer starts on it sooner
+    // the message leaves now, as a TCP write does with Nagle off (as far as the window allows): a
+    // request or answer is not held behind the rest of the caller's turn, and the peer starts on
+    // it sooner
     this.connection.flushWrites()
     this.touch()
     return { sentBytes, canSendMore }
