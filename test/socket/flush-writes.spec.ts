@@ -1,8 +1,9 @@
 /**
  * `UtpConnection.flushWrites` and the libp2p connection that calls it after every message: what
- * was written is on the wire when the call returns, one message in one packet, and a burst of
- * small messages still shares packets. (That a bulk write's partial tail waits for the writes
- * after it is checked at the endpoint, in hold-partial.spec.ts.)
+ * was written is on the wire when the call returns (a small message in one packet, a larger one
+ * with its short last packet), and a burst of small messages still shares packets. (That a bulk
+ * write's partial tail waits for the writes after it is checked at the endpoint, in
+ * hold-partial.spec.ts.)
  */
 
 import { expect } from 'aegir/chai'
