@@ -331,10 +331,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // the SYN goes now, not after whatever the caller and the microtask queue do next: the
     // handshake is a round trip the whole dial waits for. Only this connection's: others may be
     // waiting for their handlers to answer with their ACKs.
-    let t
-    while ((t = this.endpoint.pollTransmitFor(this.now(), entry)) != null) {
-      this.sendDatagram(t)
-    }
+    this.sendNow(entry)
     this.flushSoon()
     return new Promise<UtpConnection>((resolve, reject) => {
       let probeTimer: ReturnType<typeof setTimeout> | undefined
