@@ -111,10 +111,10 @@ function writeAllAndHold (pair: EndpointPair, a: NonNullable<EndpointPair['apps'
   return full
 }
 
-/** Every datagram endpoint `a` sends at the pair's time in `holdPartial` polls, put on the wire to `b` */
-function pollHeldEndpoint (pair: EndpointPair): Packet[] {
+/** Every datagram `poll` gives, put on the wire from endpoint `a` to `b` */
+function sendToB (pair: EndpointPair, poll: () => ReturnType<EndpointPair['a']['pollTransmit']>): Packet[] {
   const out: Packet[] = []
-  for (let tr = pair.a.pollTransmit(pair.now, true); tr != null; tr = pair.a.pollTransmit(pair.now, true)) {
+  for (let tr = poll(); tr != null; tr = poll()) {
     out.push(decodeTransmit(tr))
     pair.enqueue({ at: pair.now + pair.latency, from: ADDR_A, to: 'b', bytes: transmitBytes(tr) })
     if (out.length > 1000) {
@@ -124,17 +124,14 @@ function pollHeldEndpoint (pair: EndpointPair): Packet[] {
   return out
 }
 
+/** Every datagram endpoint `a` sends at the pair's time in `holdPartial` polls, put on the wire to `b` */
+function pollHeldEndpoint (pair: EndpointPair): Packet[] {
+  return sendToB(pair, () => pair.a.pollTransmit(pair.now, true))
+}
+
 /** Every datagram endpoint `a` sends at the pair's time in ordinary polls, put on the wire to `b` */
 function pollEndpoint (pair: EndpointPair): Packet[] {
-  const out: Packet[] = []
-  for (let tr = pair.a.pollTransmit(pair.now); tr != null; tr = pair.a.pollTransmit(pair.now)) {
-    out.push(decodeTransmit(tr))
-    pair.enqueue({ at: pair.now + pair.latency, from: ADDR_A, to: 'b', bytes: transmitBytes(tr) })
-    if (out.length > 1000) {
-      throw new Error('runaway pollTransmit')
-    }
-  }
-  return out
+  return sendToB(pair, () => pair.a.pollTransmit(pair.now))
 }
 
 // ---------------------------------------------------------------- tests
@@ -318,11 +315,7 @@ describe('holdPartial', () => {
       a.writeLimit = BULK
       a.pump(pair.now)
       const entry = a.entry as NonNullable<typeof a.entry>
-      const full: Packet[] = []
-      for (let tr = pair.a.pollTransmitFor(pair.now, entry, true); tr != null; tr = pair.a.pollTransmitFor(pair.now, entry, true)) {
-        full.push(decodeTransmit(tr))
-        pair.enqueue({ at: pair.now + pair.latency, from: ADDR_A, to: 'b', bytes: transmitBytes(tr) })
-      }
+      const full = sendToB(pair, () => pair.a.pollTransmitFor(pair.now, entry, true))
       expect(shape(full)).to.deep.equal([[PacketType.Data, MSS], [PacketType.Data, MSS]])
       // the connection is still marked: the next holdPartial poll finds the tail and keeps it aside
       expect(pollHeldEndpoint(pair)).to.deep.equal([])
