@@ -11,6 +11,12 @@ export interface BenchOptions {
   runs: number
   /** bytes moved one way by each transfer row */
   transferBytes: number
+  /**
+   * bytes each transfer row moves first over a connection of its own, untimed: enough for V8 to
+   * optimise the JavaScript on both ends, so that the row measures a long-lived process rather
+   * than a fresh one (the warm-up's own MB/s is noted)
+   */
+  transferWarmupBytes: number
   /** UDP datagram size of udp-limit, and the packet size our engine is given */
   packetSize: number
   /** kernel UDP socket buffers asked for by udp-limit and libutp raw */
@@ -19,6 +25,8 @@ export interface BenchOptions {
   udpDurationMs: number
   /** timed dials per transport in the connect row */
   connectDials: number
+  /** dials before those, untimed, for the same reason as `rttWarmup` (their median is noted) */
+  connectWarmup: number
   /** timed ping-pongs per transport in the rtt row */
   rttPings: number
   /**
@@ -45,10 +53,12 @@ export function parseOptions (argv: string[]): BenchOptions {
     quick,
     runs: quick ? 1 : 3,
     transferBytes: (quick ? 32 : 256) * MiB,
+    transferWarmupBytes: (quick ? 8 : 64) * MiB,
     packetSize: 1452,
     udpBuffer: 4 * MiB,
     udpDurationMs: quick ? 2_000 : 3_000,
     connectDials: quick ? 10 : 50,
+    connectWarmup: quick ? 10 : 100,
     rttPings: quick ? 200 : 2_000,
     rttWarmup: quick ? 200 : 2_000,
     manyIdle: quick ? 1_000 : 10_000,

@@ -12,8 +12,6 @@ import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Line } from '../lib/line.ts'
 import type { BenchOptions } from '../lib/options.ts'
 
-const CONNECT_WARMUP = 3
-
 interface Timings {
   values: number[]
   /** what else the client said worth a note */
@@ -59,14 +57,14 @@ function p90 (values: number[]): number {
 export async function connect (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
   const dials = options.connectDials
   return row(transport, `connect-${transport}`, `connect (libp2p ${transport})`, 'ms',
-    async () => timings(transport, 'libp2p-connect-client', { dials, warmup: CONNECT_WARMUP }, 'ms', options),
+    async () => timings(transport, 'libp2p-connect-client', { dials, warmup: options.connectWarmup }, 'ms', options),
     ({ values: ms, result }) => {
       const transportMs = (result.transportMs as number[] | undefined) ?? []
       // where the time goes: the transport's connection; the rest is the dial queue's bookkeeping
       // and the upgrade (Noise, Yamux)
       const counted = transportMs.length === ms.length ? '' : ` (${transportMs.length} dials)`
       const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it${counted}` : ''
-      return `median of ${ms.length} dials, p90 ${p90(ms).toFixed(2)} ms${split}`
+      return `median of ${ms.length} dials after ${warmupNote(result.warmupMs, 'ms', 2)}, p90 ${p90(ms).toFixed(2)} ms${split}`
     })
 }
 
@@ -74,13 +72,13 @@ export async function rtt (transport: Libp2pTransport, options: BenchOptions): P
   const pings = options.rttPings
   return row(transport, `rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
     async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: options.rttWarmup }, 'us', options),
-    ({ values: us, result }) => `median of ${us.length} ping-pongs after ${warmupNote(result.warmupUs)}, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
+    ({ values: us, result }) => `median of ${us.length} ping-pongs after ${warmupNote(result.warmupUs, 'us', 0)}, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
 }
 
 /** "2000 of warm-up (their median 198 us)" */
-function warmupNote (warmupUs: unknown): string {
-  const values = Array.isArray(warmupUs) ? warmupUs as number[] : []
-  return values.length === 0 ? 'no warm-up' : `${values.length} of warm-up (their median ${median(values).toFixed(0)} us)`
+function warmupNote (warmup: unknown, unit: string, digits: number): string {
+  const values = Array.isArray(warmup) ? warmup as number[] : []
+  return values.length === 0 ? 'no warm-up' : `${values.length} of warm-up (their median ${median(values).toFixed(digits)} ${unit})`
 }
 
 function summarizeMean (values: number[]): number {

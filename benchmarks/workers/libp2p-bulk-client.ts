@@ -1,7 +1,8 @@
 /**
  * libp2p bulk transfer, sending side: dials the server, opens one bulk stream and sends the total
  * in 64 KiB messages honouring backpressure, closes its side and waits for the server's one-byte
- * answer. Reports `done` {startMs, cpu}.
+ * answer. Reports `done` {startMs, cpu}. With `warmupBytes`, it first sends that much the same
+ * way over a connection of its own (closed after it) and reports `warmup`.
  */
 
 import { multiaddr } from '@multiformats/multiaddr'
@@ -10,18 +11,20 @@ import { cpuSeconds, wallClockMs } from '../lib/clock.ts'
 import { BULK_PROTOCOL, createBenchNode } from '../lib/libp2p-node.ts'
 import { makeChunk } from '../lib/payload.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
+import type { Libp2p } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 interface Args {
   transport: Libp2pTransport
   addr: string
   total: number
   loopbackMtu?: boolean
+  warmupBytes: number
 }
 
-runWorker(async () => {
-  const { transport, addr, total, loopbackMtu } = workerArgs<Args>()
-  const node = await createBenchNode(transport, loopbackMtu)
-  const stream = await node.dialProtocol(multiaddr(addr), BULK_PROTOCOL)
+/** Sends `total` bytes over a new bulk stream and waits for the server's answer */
+async function sendOverStream (node: Libp2p, addr: Multiaddr, chunk: Uint8Array, total: number): Promise<{ startMs: number, finishMs: number, cpu: number }> {
+  const stream = await node.dialProtocol(addr, BULK_PROTOCOL)
   const answer = (async () => {
     for await (const chunk of stream) {
       if (chunk.byteLength > 0) {
@@ -29,7 +32,6 @@ runWorker(async () => {
       }
     }
   })()
-  const chunk = makeChunk()
   const cpuStart = cpuSeconds()
   const startMs = wallClockMs()
   let left = total
@@ -42,6 +44,18 @@ runWorker(async () => {
   }
   await stream.close()
   await answer
-  report({ type: 'done', startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart })
+  return { startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+}
+
+runWorker(async () => {
+  const { transport, addr, total, loopbackMtu, warmupBytes } = workerArgs<Args>()
+  const node = await createBenchNode(transport, loopbackMtu)
+  const server = multiaddr(addr)
+  const chunk = makeChunk()
+  if (warmupBytes > 0) {
+    report({ type: 'warmup', ...await sendOverStream(node, server, chunk, warmupBytes) })
+    await node.hangUp(server)
+  }
+  report({ type: 'done', ...await sendOverStream(node, server, chunk, total) })
   await node.stop()
 })

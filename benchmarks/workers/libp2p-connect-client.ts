@@ -1,9 +1,10 @@
 /**
  * connect row, dialling side: dials the server again and again, each time timing `dial()` from
  * the call until libp2p hands over the open connection (transport handshake, Noise, Yamux), then
- * closes it before the next. The first few dials warm up and are not reported. A failed close
+ * closes it before the next. The first `warmup` dials are not timed with the others: their
+ * times are reported apart, as `warmupMs`. A failed close
  * does not stop the row (it is not what is timed); it is counted. Reports `result`
- * {ms: number[], transportMs: number[], closeErrors, closeError}.
+ * {ms: number[], transportMs: number[], warmupMs: number[], closeErrors, closeError}.
  *
  * `transportMs` splits each dial where libp2p's own progress events allow, the same way for every
  * transport that libp2p upgrades: from libp2p picking the transport to the upgrade starting to
@@ -30,6 +31,7 @@ runWorker(async () => {
   const node = await createBenchNode(transport)
   const target = multiaddr(addr)
   const ms: number[] = []
+  const warmupMs: number[] = []
   const transportMs: number[] = []
   let closeErrors = 0
   let closeError = ''
@@ -51,6 +53,8 @@ runWorker(async () => {
       if (selected > 0 && encrypting > selected) {
         transportMs.push(encrypting - selected)
       }
+    } else {
+      warmupMs.push(elapsed)
     }
     try {
       await connection.close()
@@ -59,6 +63,6 @@ runWorker(async () => {
       closeError = String(err?.message ?? err)
     }
   }
-  report({ type: 'result', ms, transportMs, closeErrors, closeError })
+  report({ type: 'result', ms, transportMs, warmupMs, closeErrors, closeError })
   await node.stop()
 })

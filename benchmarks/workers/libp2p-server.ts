@@ -1,6 +1,7 @@
 /**
  * The listening libp2p node of the libp2p rows. It serves two protocols: bulk (reads a stream to
- * its end, answers one byte, reports `result` {bytes, endMs, cpu} to the runner) and echo (sends
+ * its end, answers one byte, reports `result` {bytes, endMs, cpu} to the runner; with
+ * `warmupBytes`, the first such stream is reported as `warmup`) and echo (sends
  * back whatever arrives). Reports `ready` {addr} first.
  */
 
@@ -13,12 +14,16 @@ interface Args {
   transport: Libp2pTransport
   /** uTP with path MTU probing (up to loopback's MTU) */
   loopbackMtu?: boolean
+  /** when not 0, the first bulk stream is the warm-up: reported as `warmup` */
+  warmupBytes?: number
 }
 
 runWorker(async () => {
-  const { transport, loopbackMtu } = workerArgs<Args>()
+  const { transport, loopbackMtu, warmupBytes = 0 } = workerArgs<Args>()
+  let bulkStreams = 0
   const node = await createBenchNode(transport, loopbackMtu)
   await node.handle(BULK_PROTOCOL, async (stream) => {
+    const type = bulkStreams++ === 0 && warmupBytes > 0 ? 'warmup' : 'result'
     const cpuStart = cpuSeconds()
     let bytes = 0
     for await (const chunk of stream) {
@@ -28,7 +33,7 @@ runWorker(async () => {
     const cpu = cpuSeconds() - cpuStart
     stream.send(new Uint8Array(1))
     await stream.close()
-    report({ type: 'result', bytes, endMs, cpu })
+    report({ type, bytes, endMs, cpu })
   })
   await node.handle(ECHO_PROTOCOL, async (stream) => {
     for await (const chunk of stream) {

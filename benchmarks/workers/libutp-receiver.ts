@@ -1,26 +1,39 @@
 /**
  * libutp raw, receiving side: a utp-native socket (4 MiB kernel buffers) accepting one connection
  * and reading it to its end. Reports `ready` {port, recvBuffer}, then `result` {bytes, endMs, cpu}.
+ * With `warmupBytes`, the first connection is the warm-up: read the same way, reported as `warmup`.
  */
 
-import { once } from 'node:events'
+import { on } from 'node:events'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { receiveAll } from '../lib/node-stream-transfer.ts'
 import { nativeSocket } from '../lib/utp-native.ts'
+import type { ReceiveResult } from '../lib/node-stream-transfer.ts'
 import type { UtpNativeConnection } from 'utp-native'
 
 interface Args {
   bufferSize: number
+  warmupBytes: number
 }
 
 runWorker(async () => {
-  const { bufferSize } = workerArgs<Args>()
+  const { bufferSize, warmupBytes } = workerArgs<Args>()
   const socket = await nativeSocket(bufferSize, true)
-  const accepted = once(socket, 'connection') as Promise<[UtpNativeConnection]>
+  const connections = on(socket, 'connection')
+  const receive = async (): Promise<ReceiveResult> => {
+    const next = await connections.next()
+    if (next.done === true) {
+      throw new Error('the socket closed before a connection came')
+    }
+    const conn: UtpNativeConnection = next.value[0]
+    const result = await receiveAll(conn)
+    // allowHalfOpen is utp-native's default: end our side too, so the connection closes
+    conn.end()
+    return result
+  }
   report({ type: 'ready', port: socket.address().port, recvBuffer: socket.getRecvBufferSize() })
-  const [conn] = await accepted
-  const result = await receiveAll(conn)
-  report({ type: 'result', ...result })
-  // allowHalfOpen is utp-native's default: end our side too, so the connection closes
-  conn.end()
+  if (warmupBytes > 0) {
+    report({ type: 'warmup', ...await receive() })
+  }
+  report({ type: 'result', ...await receive() })
 })

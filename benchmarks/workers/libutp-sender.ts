@@ -1,6 +1,8 @@
 /**
  * libutp raw, sending side: a utp-native socket (4 MiB kernel buffers) dials the receiver and
- * writes the total in 64 KiB writes, then ends. Reports `done` {startMs, cpu}.
+ * writes the total in 64 KiB writes, then ends. Reports `done` {startMs, cpu}. With
+ * `warmupBytes`, it first sends that much the same way over a connection of its own and reports
+ * `warmup`.
  */
 
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
@@ -12,12 +14,15 @@ interface Args {
   port: number
   total: number
   bufferSize: number
+  warmupBytes: number
 }
 
 runWorker(async () => {
-  const { port, total, bufferSize } = workerArgs<Args>()
+  const { port, total, bufferSize, warmupBytes } = workerArgs<Args>()
   const socket = await nativeSocket(bufferSize, false)
-  const conn = socket.connect(port, '127.0.0.1')
-  const result = await sendAll(conn, makeChunk(), total)
-  report({ type: 'done', ...result })
+  const chunk = makeChunk()
+  if (warmupBytes > 0) {
+    report({ type: 'warmup', ...await sendAll(socket.connect(port, '127.0.0.1'), chunk, warmupBytes) })
+  }
+  report({ type: 'done', ...await sendAll(socket.connect(port, '127.0.0.1'), chunk, total) })
 })

@@ -1,9 +1,12 @@
 /**
  * utp raw, receiving side: our UtpSocket listening on 127.0.0.1, one connection read to its end
  * through its data sink (packet payloads as they arrived, no joining copy: the way the libp2p
- * transport reads). Reports `ready` {port}, then `result` {bytes, endMs, cpu, stats}.
+ * transport reads). Reports `ready` {port}, then `result` {bytes, endMs, cpu, stats}. With
+ * `warmupBytes`, the first connection is the warm-up: it is read the same way and reported as
+ * `warmup`.
  */
 
+import { on } from 'node:events'
 import { UtpSocket } from '../../src/index.ts'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { receiveAllFromSink } from '../lib/node-stream-transfer.ts'
@@ -12,16 +15,29 @@ import type { UtpConnection } from '../../src/index.ts'
 interface Args {
   packetSize: number
   pathMtuProbing: boolean
+  warmupBytes: number
 }
 
 runWorker(async () => {
-  const { packetSize, pathMtuProbing } = workerArgs<Args>()
+  const { packetSize, pathMtuProbing, warmupBytes } = workerArgs<Args>()
   const socket = new UtpSocket({ packetSize, pathMtuProbing })
   await socket.bind(0, '127.0.0.1')
   socket.listen()
-  const accepted = new Promise<UtpConnection>((resolve) => { socket.once('connection', resolve) })
+  const connections = on(socket, 'connection')
+  const accept = async (): Promise<UtpConnection> => {
+    const next = await connections.next()
+    if (next.done === true) {
+      throw new Error('the socket closed before a connection came')
+    }
+    return next.value[0]
+  }
   report({ type: 'ready', port: socket.address().port })
-  const conn = await accepted
+  if (warmupBytes > 0) {
+    const warm = await accept()
+    report({ type: 'warmup', ...await receiveAllFromSink(warm) })
+    warm.end()
+  }
+  const conn = await accept()
   const result = await receiveAllFromSink(conn)
   report({ type: 'result', ...result, stats: { ...conn.stats } })
 })
