@@ -154,6 +154,8 @@ export class Endpoint {
   private readonly timeWait = new Map<string, ClosedConnection>()
   /** the latest `now` seen, for bookkeeping done outside an input */
   private lastNow = 0
+  /** the connection the datagram being handled accepted, until taken (see {@link takeAccepted}) */
+  private accepted: EndpointConnection | undefined
   private readonly maxHalfOpen: number
   private halfOpenCount = 0
   private readonly resetRate: number
@@ -243,6 +245,7 @@ export class Endpoint {
   /** Feeds one received datagram */
   handle (now: Instant, remote: RemoteAddress, bytes: Uint8Array): HandleResult {
     this.lastNow = now
+    this.accepted = undefined
     const packet = decodePacket(bytes)
     if (packet instanceof InvalidPacketError) {
       return 'not-utp'
@@ -340,6 +343,17 @@ export class Endpoint {
     return this.held.size > 0
   }
 
+  /**
+   * The connection that the last {@link handle} accepted (its datagram was a new SYN), once: its
+   * SYN-ACK may be sent ahead of everything else with {@link pollTransmitFor}, since the dialler
+   * waits for it. The 'incoming' event comes through {@link pollEvent} all the same.
+   */
+  takeAccepted (): EndpointConnection | undefined {
+    const entry = this.accepted
+    this.accepted = undefined
+    return entry
+  }
+
   pollTimeout (): Instant | undefined {
     return this.heap.peek()?.deadline
   }
@@ -389,7 +403,8 @@ export class Endpoint {
       this.log('drop: SYN from %s:%d, %d connections already half-open', remote.address, remote.port, this.halfOpenCount)
       return 'refused'
     }
-    this.events.push({ type: 'incoming', connection: this.accept(now, remote, syn) })
+    this.accepted = this.accept(now, remote, syn)
+    this.events.push({ type: 'incoming', connection: this.accepted })
     return 'handled'
   }
 

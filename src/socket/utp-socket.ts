@@ -487,6 +487,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.emit('message', msg, rinfo)
       return
     }
+    const accepted = this.endpoint.takeAccepted()
+    if (accepted != null) {
+      // the SYN-ACK goes now, not after the rest of this poll phase's datagrams and the
+      // application's handler (a libp2p listener starts its upgrade there): the dial waits for it
+      this.sendNow(accepted)
+    }
     this.scheduleFlush()
   }
 

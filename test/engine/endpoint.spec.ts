@@ -316,6 +316,41 @@ describe('Endpoint', () => {
     })
   })
 
+  describe('takeAccepted', () => {
+    it('hands over the connection a new SYN opened, once, and its SYN-ACK ahead of the rest; nothing for other datagrams', () => {
+      const ep = endpoint()
+      const other = ep.connect(T0, PEER_OTHER_HOST)
+      expect(ep.handle(T0, PEER, syn(100, 5))).to.equal('handled')
+      const entry = ep.takeAccepted()
+      expect(entry?.remote).to.deep.equal(PEER)
+      expect(ep.takeAccepted()).to.equal(undefined, 'taken once')
+      const ahead = entry == null ? undefined : ep.pollTransmitFor(T0, entry)
+      expect(ahead?.remote).to.deep.equal(PEER)
+      expect(ahead == null ? undefined : ahead.header[0] >> 4).to.equal(PacketType.State, 'the SYN-ACK')
+      // still announced to the application, and the dial's SYN still goes
+      expect(incoming(drainEndpointEvents(ep))).to.deep.equal([entry])
+      expect(drainEndpointTransmits(ep, T0).map(t => [t.remote, t.packet.type])).to.deep.equal([[PEER_OTHER_HOST, PacketType.Syn]])
+      expect(other.connection.state).to.equal(ConnState.SynSent)
+
+      // a duplicate SYN, a datagram that is not uTP and a stray accept nothing
+      expect(ep.handle(T0 + 1_000, PEER, syn(100, 5))).to.equal('handled')
+      expect(ep.takeAccepted()).to.equal(undefined)
+      expect(ep.handle(T0 + 1_000, PEER, utf8('not utp'))).to.equal('not-utp')
+      expect(ep.takeAccepted()).to.equal(undefined)
+      expect(ep.handle(T0 + 1_000, PEER_OTHER_PORT, encodePacket({ ...TEMPL, type: PacketType.Data, connectionId: 999 }))).to.equal('unknown')
+      expect(ep.takeAccepted()).to.equal(undefined)
+    })
+
+    it('forgets an accepted connection nobody took at the next datagram', () => {
+      const ep = endpoint()
+      expect(ep.handle(T0, PEER, syn(100, 5))).to.equal('handled')
+      expect(ep.handle(T0, PEER_OTHER_PORT, syn(200, 9))).to.equal('handled')
+      expect(ep.takeAccepted()?.remote).to.deep.equal(PEER_OTHER_PORT)
+      expect(ep.handle(T0, PEER_OTHER_HOST, utf8('not utp'))).to.equal('not-utp')
+      expect(ep.takeAccepted()).to.equal(undefined)
+    })
+  })
+
   describe('lifecycle', () => {
     it('forgets a drained connection: size returns to 0 and pollTimeout() to undefined', () => {
       const pair = new EndpointPair({ seed: 31 })
