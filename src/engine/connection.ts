@@ -682,11 +682,6 @@ export class Connection {
       }
       return undefined
     }
-    if (this.announcePending) {
-      this.announcePending = false
-      this.stats.acksSent++
-      return this.buildControl(now, PacketType.State, this.out.nxt, this.recv.ackNr, CAPABLE)
-    }
     if (this.echoSize !== 0) {
       const size = this.echoSize
       this.echoSize = 0
@@ -703,6 +698,13 @@ export class Connection {
       if (pkt != null) {
         return this.transmitPacket(now, pkt)
       }
+    }
+    // after the data: the initiator's first data, written as the dial resolved, goes ahead of the
+    // announcement (and carries the ACK of the SYN-ACK that the announcement otherwise is)
+    if (this.announcePending) {
+      this.announcePending = false
+      this.stats.acksSent++
+      return this.buildControl(now, PacketType.State, this.out.nxt, this.recv.ackNr, CAPABLE)
     }
     if (this.ackNow) {
       this.stats.acksSent++

@@ -133,6 +133,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private refed = true
   private flushScheduled = false
   private flushQueued = false
+  /** a dial resolved while events were being delivered (see {@link flush}) */
+  private dialResolved = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Infinity
   /** datagrams handed to `dgram.send()` while closing whose callback has not run yet */
@@ -545,13 +547,24 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (this.closed) {
       return
     }
+    let deferred = false
     try {
       this.dispatchEvents()
+      // a dial resolved: its caller goes on in the microtasks after this and usually writes at
+      // once (a libp2p upgrade does), and its data carries the ACK of the SYN-ACK. Sending that
+      // ACK alone first held the caller up for a send that wakes the peer (about 35 us here), and
+      // had the peer handle it before the data. The rest goes in the next turn of the event loop.
+      deferred = this.dialResolved
     } finally {
-      // a handler that throws must not leave ACKs, data or a held tail behind
-      this.transmit(holdPartial)
-      if (holdPartial && this.endpoint.hasHeldPackets) {
+      this.dialResolved = false
+      if (deferred) {
         this.scheduleFlush()
+      } else {
+        // a handler that throws must not leave ACKs, data or a held tail behind
+        this.transmit(holdPartial)
+        if (holdPartial && this.endpoint.hasHeldPackets) {
+          this.scheduleFlush()
+        }
       }
       this.armTimer()
     }
@@ -619,6 +632,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       }
       if (ev.event.type === 'closed') {
         this.streams.delete(ev.connection)
+      } else if (ev.event.type === 'connected' && stream.initiator) {
+        this.dialResolved = true
       }
       stream.handleEvent(ev.event)
     }
