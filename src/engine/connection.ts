@@ -773,8 +773,10 @@ export class Connection {
     }
     // SYN-ACK: BEP 29, the acceptor's data starts at the SYN-ACK's seq_nr
     this.recv.ackNr = seqAdd(p.seqNr, -1)
-    // announce path MTU probing in the ACK of the SYN-ACK, not in the SYN: libutp (as shipped in
-    // utp-native) ignores a SYN that carries an unknown extension, and reads past it in an ACK
+    // announce path MTU probing after the handshake, in an ST_STATE of its own, not in the SYN:
+    // libutp (as shipped in utp-native) ignores a SYN that carries an unknown extension, and reads
+    // past it in an ST_STATE. It follows our first data (which acknowledges the SYN-ACK), or is
+    // the ACK of the SYN-ACK when there is none
     this.announcePending = this.config.pathMtuProbing
     this.timers.stop(Timer.Handshake)
     this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)

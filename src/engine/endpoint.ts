@@ -292,9 +292,10 @@ export class Endpoint {
   /**
    * The next datagram to send, or undefined. `holdPartial` (see {@link Connection.pollTransmit})
    * lets a caller that polls at every write keep the tails of bulk writes back; it must poll
-   * without it later, while {@link hasHeldPackets}.
+   * without it later, while {@link hasHeldPackets}. The connections in `skip` are passed over and
+   * stay marked: a later poll without them sends what they have.
    */
-  pollTransmit (now: Instant, holdPartial = false): EndpointTransmit | undefined {
+  pollTransmit (now: Instant, holdPartial = false, skip?: ReadonlySet<EndpointConnection>): EndpointTransmit | undefined {
     this.lastNow = now
     const stray = this.strays.shift()
     if (stray != null) {
@@ -307,6 +308,9 @@ export class Endpoint {
       this.held.clear()
     }
     for (const entry of this.dirty) {
+      if (skip?.has(entry) === true) {
+        continue
+      }
       if (entry.connection.wantsPathMtuCap) {
         entry.connection.setPathMtuCap(this.pathMtuCap?.(entry.remote))
       }
@@ -344,9 +348,10 @@ export class Endpoint {
   }
 
   /**
-   * The connection that the last {@link handle} accepted (its datagram was a new SYN), once: its
-   * SYN-ACK may be sent ahead of everything else with {@link pollTransmitFor}, since the dialler
-   * waits for it. The 'incoming' event comes through {@link pollEvent} all the same.
+   * The connection that the last {@link handle} accepted (its datagram was a new SYN, or one that
+   * crossed our dial and won), once: its SYN-ACK may be sent ahead of everything else with
+   * {@link pollTransmitFor}, since the dialler waits for it. The 'incoming' (or 'merged') event
+   * comes through {@link pollEvent} all the same.
    */
   takeAccepted (): EndpointConnection | undefined {
     const entry = this.accepted
@@ -460,6 +465,7 @@ export class Endpoint {
     dial.dialling = false
     this.dialling.delete(dial)
     const merged = this.accept(now, remote, syn)
+    this.accepted = merged
     // already our dial's: no other dial may take it over
     this.unconfirmed.delete(merged)
     this.events.push({ type: 'merged', dial, connection: merged })

@@ -9,7 +9,11 @@
  * as TCP with Nagle off does (a reply leaves while the application is still busy with the rest of
  * its turn), except the partial last packet of a bulk write, which waits for the end of the turn
  * when a full packet is already in flight. A dial's SYN leaves at once, and so does what a
- * connection's `flushWrites()` asks for (the libp2p transport, after each message).
+ * connection's `flushWrites()` asks for (the libp2p transport, after each message). The
+ * handshake's answers leave when they help the dial most: the SYN-ACK as the SYN is read, before
+ * the rest of the poll phase and the 'connection' handler; the dialler's ACK of it waits for the
+ * caller's first data, which carries it (the rest of that flush's sends for that connection go in
+ * the next turn of the event loop).
  */
 
 import { createSocket } from 'node:dgram'
@@ -133,8 +137,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private refed = true
   private flushScheduled = false
   private flushQueued = false
-  /** a dial resolved while events were being delivered (see {@link flush}) */
-  private dialResolved = false
+  /** dials that resolved while events were being delivered: their sends wait (see {@link flush}) */
+  private readonly resolvedDials = new Set<EndpointConnection>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Infinity
   /** datagrams handed to `dgram.send()` while closing whose callback has not run yet */
@@ -491,8 +495,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     }
     const accepted = this.endpoint.takeAccepted()
     if (accepted != null) {
-      // the SYN-ACK goes now, not after the rest of this poll phase's datagrams and the
-      // application's handler (a libp2p listener starts its upgrade there): the dial waits for it
+      // the SYN-ACK goes now, not after the rest of this poll phase's datagrams and the delivery
+      // of the connection to the application (the stream it gets is built then): the whole dial
+      // waits for it
       this.sendNow(accepted)
     }
     this.scheduleFlush()
@@ -547,33 +552,29 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (this.closed) {
       return
     }
-    let deferred = false
+    let deferred: ReadonlySet<EndpointConnection> | undefined
     try {
       this.dispatchEvents()
-      // a dial resolved: its caller goes on in the microtasks after this and usually writes at
-      // once (a libp2p upgrade does), and its data carries the ACK of the SYN-ACK. Sending that
+      // a dial that resolved: its caller goes on in the microtasks after this and usually writes
+      // at once (a libp2p upgrade does), and that data carries the ACK of the SYN-ACK. Sending the
       // ACK alone first held the caller up for a send that wakes the peer (about 35 us here), and
-      // had the peer handle it before the data. The rest goes in the next turn of the event loop.
-      deferred = this.dialResolved
+      // had the peer handle it before the data. Without data it goes in the next turn.
+      deferred = this.resolvedDials.size > 0 ? this.resolvedDials : undefined
     } finally {
-      this.dialResolved = false
-      if (deferred) {
+      // a handler that throws must not leave ACKs, data or a held tail behind
+      this.transmit(holdPartial, deferred)
+      this.resolvedDials.clear()
+      if (deferred != null || (holdPartial && this.endpoint.hasHeldPackets)) {
         this.scheduleFlush()
-      } else {
-        // a handler that throws must not leave ACKs, data or a held tail behind
-        this.transmit(holdPartial)
-        if (holdPartial && this.endpoint.hasHeldPackets) {
-          this.scheduleFlush()
-        }
       }
       this.armTimer()
     }
   }
 
-  private transmit (holdPartial = false): void {
+  private transmit (holdPartial = false, skip?: ReadonlySet<EndpointConnection>): void {
     const now = this.now()
     let t
-    while ((t = this.endpoint.pollTransmit(now, holdPartial)) != null) {
+    while ((t = this.endpoint.pollTransmit(now, holdPartial, skip)) != null) {
       this.sendDatagram(t)
     }
   }
@@ -632,8 +633,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       }
       if (ev.event.type === 'closed') {
         this.streams.delete(ev.connection)
-      } else if (ev.event.type === 'connected' && stream.initiator) {
-        this.dialResolved = true
+      } else if (ev.event.type === 'connected' && stream.initiator && this.closing == null) {
+        this.resolvedDials.add(ev.connection)
       }
       stream.handleEvent(ev.event)
     }

@@ -341,6 +341,20 @@ describe('Endpoint', () => {
       expect(ep.takeAccepted()).to.equal(undefined)
     })
 
+    it('hands over the connection that a SYN crossing our dial and winning opened', () => {
+      const ep = endpoint()
+      const dial = ep.connect(T0, PEER)
+      drainEndpointTransmits(ep, T0)
+      // the lower connection id wins the crossing
+      expect(dial.connection.recvId).to.be.above(10)
+      expect(ep.handle(T0 + 1_000, PEER, syn(dial.connection.recvId - 10, 5))).to.equal('handled')
+      const merged = ep.takeAccepted()
+      expect(merged).to.not.equal(undefined)
+      expect(drainEndpointEvents(ep).filter(ev => ev.type !== 'connection')).to.deep.equal([{ type: 'merged', dial, connection: merged }])
+      const ahead = merged == null ? undefined : ep.pollTransmitFor(T0 + 1_000, merged)
+      expect(ahead == null ? undefined : ahead.header[0] >> 4).to.equal(PacketType.State, 'the SYN-ACK')
+    })
+
     it('forgets an accepted connection nobody took at the next datagram', () => {
       const ep = endpoint()
       expect(ep.handle(T0, PEER, syn(100, 5))).to.equal('handled')
@@ -348,6 +362,20 @@ describe('Endpoint', () => {
       expect(ep.takeAccepted()?.remote).to.deep.equal(PEER_OTHER_PORT)
       expect(ep.handle(T0, PEER_OTHER_HOST, utf8('not utp'))).to.equal('not-utp')
       expect(ep.takeAccepted()).to.equal(undefined)
+    })
+  })
+
+  describe('pollTransmit with skip', () => {
+    it('passes over the skipped connections and keeps them marked for the next poll', () => {
+      const ep = endpoint({}, false)
+      const first = ep.connect(T0, PEER)
+      const second = ep.connect(T0, PEER_OTHER_PORT)
+      const sent = drainEndpointTransmits(ep, T0, new Set([first]))
+      expect(sent.map(t => t.remote)).to.deep.equal([PEER_OTHER_PORT])
+      const rest = drainEndpointTransmits(ep, T0)
+      expect(rest.map(t => [t.remote, t.packet.type])).to.deep.equal([[PEER, PacketType.Syn]])
+      expect(rest[0].packet.connectionId).to.equal(first.connection.recvId)
+      expect(second.connection.state).to.equal(ConnState.SynSent)
     })
   })
 
