@@ -69,6 +69,9 @@ async function once (spec: TransferSpec, options: BenchOptions): Promise<Transfe
     workers.push(sender)
     const warmup = warmupBytes > 0 ? await timedTransfer(sender, receiver, ['warmup', 'warmup'], warmupBytes, options) : undefined
     const { done, result, seconds } = await timedTransfer(sender, receiver, ['done', 'result'], options.transferBytes, options)
+    if (warmup != null && Number(done.startMs) < Number(warmup.result.endMs)) {
+      throw new Error('the timed transfer started before the warm-up had arrived')
+    }
     const bytes = options.transferBytes
     return {
       mbPerSecond: bytes / seconds / 1e6,
@@ -85,7 +88,7 @@ async function once (spec: TransferSpec, options: BenchOptions): Promise<Transfe
 }
 
 /** "after 64 MiB of warm-up (at 251 MB/s)" */
-function warmupNote (runs: TransferRun[], options: BenchOptions): string {
+function warmupSpeedNote (runs: TransferRun[], options: BenchOptions): string {
   const speeds = runs.map(r => r.warmupMbPerSecond).filter(x => x != null)
   if (speeds.length === 0) {
     return 'no warm-up'
@@ -98,6 +101,6 @@ export async function transfer (spec: TransferSpec, options: BenchOptions): Prom
   if (runs.ok.length === 0) {
     return { line: failed(spec.key, spec.label, 'MB/s', runs.failures[0]), runs }
   }
-  const note = [spec.note?.(runs.ok) ?? '', warmupNote(runs.ok, options), failureNote(runs)].filter(s => s !== '').join(', ')
+  const note = [spec.note?.(runs.ok) ?? '', warmupSpeedNote(runs.ok, options), failureNote(runs)].filter(s => s !== '').join(', ')
   return { line: measured(spec.key, spec.label, 'MB/s', runs.ok.map(r => r.mbPerSecond), note, runs.ok), runs }
 }

@@ -4,7 +4,7 @@
  * With `warmupBytes`, the first connection is the warm-up: read the same way, reported as `warmup`.
  */
 
-import { on } from 'node:events'
+import { acceptor } from '../lib/accept.ts'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { receiveAll } from '../lib/node-stream-transfer.ts'
 import { nativeSocket } from '../lib/utp-native.ts'
@@ -19,13 +19,9 @@ interface Args {
 runWorker(async () => {
   const { bufferSize, warmupBytes } = workerArgs<Args>()
   const socket = await nativeSocket(bufferSize, true)
-  const connections = on(socket, 'connection')
+  const accept = acceptor<UtpNativeConnection>(socket)
   const receive = async (): Promise<ReceiveResult> => {
-    const next = await connections.next()
-    if (next.done === true) {
-      throw new Error('the socket closed before a connection came')
-    }
-    const conn: UtpNativeConnection = next.value[0]
+    const conn = await accept()
     const result = await receiveAll(conn)
     // allowHalfOpen is utp-native's default: end our side too, so the connection closes
     conn.end()

@@ -5,6 +5,7 @@
  * `warmup`.
  */
 
+import { once } from 'node:events'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { sendAll } from '../lib/node-stream-transfer.ts'
 import { makeChunk } from '../lib/payload.ts'
@@ -22,7 +23,13 @@ runWorker(async () => {
   const socket = await nativeSocket(bufferSize, false)
   const chunk = makeChunk()
   if (warmupBytes > 0) {
-    report({ type: 'warmup', ...await sendAll(socket.connect(port, '127.0.0.1'), chunk, warmupBytes) })
+    const warm = socket.connect(port, '127.0.0.1')
+    const ended = once(warm, 'end')
+    warm.resume()
+    report({ type: 'warmup', ...await sendAll(warm, chunk, warmupBytes) })
+    // utp-native finishes once libutp has taken the bytes, not once they are acknowledged: the
+    // timed connection waits until the receiver has read everything and ended its side
+    await ended
   }
   report({ type: 'done', ...await sendAll(socket.connect(port, '127.0.0.1'), chunk, total) })
 })

@@ -6,8 +6,8 @@
  * `warmup`.
  */
 
-import { on } from 'node:events'
 import { UtpSocket } from '../../src/index.ts'
+import { acceptor } from '../lib/accept.ts'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { receiveAllFromSink } from '../lib/node-stream-transfer.ts'
 import type { UtpConnection } from '../../src/index.ts'
@@ -23,14 +23,7 @@ runWorker(async () => {
   const socket = new UtpSocket({ packetSize, pathMtuProbing })
   await socket.bind(0, '127.0.0.1')
   socket.listen()
-  const connections = on(socket, 'connection')
-  const accept = async (): Promise<UtpConnection> => {
-    const next = await connections.next()
-    if (next.done === true) {
-      throw new Error('the socket closed before a connection came')
-    }
-    return next.value[0]
-  }
+  const accept = acceptor<UtpConnection>(socket)
   report({ type: 'ready', port: socket.address().port })
   if (warmupBytes > 0) {
     const warm = await accept()
