@@ -12,9 +12,10 @@ export interface BenchOptions {
   /** bytes moved one way by each transfer row */
   transferBytes: number
   /**
-   * bytes each transfer row moves first over a connection of its own, untimed: enough for V8 to
-   * optimise the JavaScript on both ends, so that the row measures a long-lived process rather
-   * than a fresh one (the warm-up's own MB/s is noted)
+   * bytes each transfer row moves first, untimed, over a connection of its own (libp2p rows: a
+   * stream of its own on the same connection): enough for V8 to optimise the JavaScript on both
+   * ends, so that the row measures a long-lived process rather than a fresh one (the warm-up's
+   * own MB/s is noted)
    */
   transferWarmupBytes: number
   /** UDP datagram size of udp-limit, and the packet size our engine is given */

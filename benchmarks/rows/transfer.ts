@@ -5,8 +5,8 @@
  * write to the receiver reading the end (both wall clocks of this machine).
  *
  * Both workers get `warmupBytes` in their settings: before the timed transfer they move that much
- * over a connection of its own and report `warmup` in the same shape (sender {startMs},
- * receiver {bytes, endMs}); its MB/s is kept as the run's `warmupMbPerSecond`.
+ * over a connection (libp2p: a stream) of its own and report `warmup` in the same shape (sender
+ * {startMs}, receiver {bytes, endMs}); its MB/s is kept as the run's `warmupMbPerSecond`.
  */
 
 import { failed, failureNote, measured, repeat } from '../lib/line.ts'
