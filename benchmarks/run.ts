@@ -12,7 +12,7 @@ import { writeResults } from './lib/results.ts'
 import { linesTable, targetsTable } from './lib/table.ts'
 import { evaluateTargets } from './lib/targets.ts'
 import { cpu } from './rows/cpu.ts'
-import { libp2pBulk } from './rows/libp2p-bulk.ts'
+import { libp2pBulk, libp2pTcpCutReads } from './rows/libp2p-bulk.ts'
 import { connect, rtt } from './rows/libp2p-latency.ts'
 import { libutpRaw } from './rows/libutp-raw.ts'
 import { many } from './rows/many.ts'
@@ -21,7 +21,7 @@ import { utpRaw } from './rows/utp-raw.ts'
 import type { Line } from './lib/line.ts'
 import type { TransferOutcome } from './rows/transfer.ts'
 
-export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-quic', 'utp-raw-loopback', 'libp2p-utp-loopback', 'connect', 'rtt', 'many', 'cpu']
+export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-tcp-cut', 'libp2p-quic', 'utp-raw-loopback', 'libp2p-utp-loopback', 'connect', 'rtt', 'many', 'cpu']
 
 const options = parseOptions(process.argv.slice(2))
 const unknown = options.only.filter(r => !ROWS.includes(r))
@@ -67,6 +67,8 @@ const utp = await step('utp-raw', async () => utpRaw(options), transferLine, 'MB
 const libutp = await step('libutp-raw', async () => libutpRaw(options), transferLine, 'MB/s')
 const p2pUtp = await step('libp2p-utp', async () => libp2pBulk('utp', options), transferLine, 'MB/s')
 const p2pTcp = await step('libp2p-tcp', async () => libp2pBulk('tcp', options), transferLine, 'MB/s')
+// the ceiling for libp2p over any transport that reads through node:dgram (see lib/cut-reads.ts)
+const p2pTcpCut = await step('libp2p-tcp-cut', async () => libp2pTcpCutReads(options, p2pTcp), transferLine, 'MB/s')
 // quic rows install @chainsafe/libp2p-quic on first use, or print `not measured` with the reason
 await step('libp2p-quic', async () => libp2pBulk('quic', options), transferLine, 'MB/s')
 // the separate loopback-MTU rows: path MTU probing lets uTP use datagrams up to 65,507 bytes
@@ -82,6 +84,7 @@ await step('many', async () => many(options), l => l, 'KiB')
 await step('cpu', async () => cpu([
   { key: 'utp-raw', label: 'utp raw', outcome: utp, reference: { label: 'libutp raw', outcome: libutp } },
   { key: 'libp2p-utp', label: 'libp2p utp', outcome: p2pUtp, reference: { label: 'libp2p tcp', outcome: p2pTcp } },
+  { key: 'libp2p-tcp-cut', label: 'libp2p tcp, reads cut', outcome: p2pTcpCut, reference: { label: 'libp2p tcp', outcome: p2pTcp } },
   { key: 'utp-raw-loopback', label: 'utp raw, loopback MTU', outcome: utpLoopback, reference: { label: 'libutp raw', outcome: libutp } },
   { key: 'libp2p-utp-loopback', label: 'libp2p utp, loopback MTU', outcome: p2pUtpLoopback, reference: { label: 'libp2p tcp', outcome: p2pTcp } }
 ]), l => l, 's/GiB')

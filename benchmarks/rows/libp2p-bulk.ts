@@ -4,8 +4,10 @@
  * stream, the whole transfer one way. Without a loadable quic package the quic row is not measured.
  */
 
+import { HEADER_SIZE } from '../../src/index.ts'
 import { notMeasured } from '../lib/line.ts'
 import { quicMissing } from '../lib/quic-install.ts'
+import { median } from '../lib/stats.ts'
 import { transfer } from './transfer.ts'
 import type { TransferOutcome } from './transfer.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
@@ -40,5 +42,25 @@ export async function libp2pBulk (transport: Libp2pTransport, options: BenchOpti
     receiver: { script: 'libp2p-server', args: { transport, loopbackMtu } },
     sender: (ready) => ({ script: 'libp2p-bulk-client', args: { transport, addr: ready.addr, total, loopbackMtu } }),
     note: () => loopbackMtu ? '+ Noise + Yamux, path MTU probing up to 65,507 B datagrams' : note(transport, options)
+  }, options)
+}
+
+/**
+ * The reference row: libp2p over TCP, but the receiver hands libp2p each read in pieces of one uTP
+ * packet's payload (lib/cut-reads.ts). `tcp` is the libp2p tcp row of the same run, for the ratio.
+ */
+export async function libp2pTcpCutReads (options: BenchOptions, tcp?: TransferOutcome): Promise<TransferOutcome> {
+  const total = options.transferBytes
+  const pieceSize = options.packetSize - HEADER_SIZE
+  return transfer({
+    key: 'libp2p-tcp-cut',
+    label: `libp2p tcp, reads cut to ${pieceSize} B (${total / MiB} MiB)`,
+    receiver: { script: 'libp2p-server', args: { transport: 'tcp', cutReads: pieceSize } },
+    sender: (ready) => ({ script: 'libp2p-bulk-client', args: { transport: 'tcp', addr: ready.addr, total } }),
+    note: (runs) => {
+      const tcpRuns = tcp?.runs.ok ?? []
+      const ratio = tcpRuns.length === 0 ? '' : `, ${(median(runs.map(r => r.mbPerSecond)) / median(tcpRuns.map(r => r.mbPerSecond))).toFixed(2)} x libp2p tcp`
+      return `reference: + Noise + Yamux, each read handed to libp2p as ${pieceSize}-byte copies, one per uTP packet's payload${ratio}`
+    }
   }, options)
 }

@@ -2,11 +2,13 @@
  * The listening libp2p node of the libp2p rows. It serves two protocols: bulk (reads a stream to
  * its end, answers one byte, reports `result` {bytes, endMs, cpu} to the runner; with
  * `warmupBytes`, the first such stream is reported as `warmup`) and echo (sends
- * back whatever arrives). Reports `ready` {addr} first.
+ * back whatever arrives). Reports `ready` {addr} first. With `cutReads`, its TCP reads reach libp2p
+ * in datagram-sized pieces (the reference row).
  */
 
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { cpuSeconds, wallClockMs } from '../lib/clock.ts'
+import { cutTcpReads } from '../lib/cut-reads.ts'
 import { BULK_PROTOCOL, ECHO_PROTOCOL, createBenchNode } from '../lib/libp2p-node.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 
@@ -16,10 +18,15 @@ interface Args {
   loopbackMtu?: boolean
   /** when not 0, the first bulk stream is the warm-up: reported as `warmup` */
   warmupBytes?: number
+  /** tcp only: hand libp2p each read in pieces of this many bytes (see lib/cut-reads.ts) */
+  cutReads?: number
 }
 
 runWorker(async () => {
-  const { transport, loopbackMtu, warmupBytes = 0 } = workerArgs<Args>()
+  const { transport, loopbackMtu, warmupBytes = 0, cutReads } = workerArgs<Args>()
+  if (cutReads != null) {
+    cutTcpReads(cutReads)
+  }
   let bulkStreams = 0
   const node = await createBenchNode(transport, loopbackMtu)
   await node.handle(BULK_PROTOCOL, async (stream) => {
