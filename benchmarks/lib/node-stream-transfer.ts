@@ -6,7 +6,7 @@
 
 import { once } from 'node:events'
 import { wallClockMs, cpuSeconds } from './clock.ts'
-import type { UtpConnection } from '../../src/index.ts'
+import type { UtpConnection } from '../../src/socket/index.ts'
 import type { Readable, Writable } from 'node:stream'
 
 export interface SendResult {

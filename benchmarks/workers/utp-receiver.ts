@@ -6,11 +6,11 @@
  * `warmup`.
  */
 
-import { UtpSocket } from '../../src/index.ts'
+import { UtpSocket } from '../../src/socket/index.ts'
 import { acceptor } from '../lib/accept.ts'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { receiveAllFromSink } from '../lib/node-stream-transfer.ts'
-import type { UtpConnection } from '../../src/index.ts'
+import type { UtpConnection } from '../../src/socket/index.ts'
 
 interface Args {
   packetSize: number

@@ -5,7 +5,7 @@
  * it first sends that much the same way over a connection of its own and reports `warmup`.
  */
 
-import { UtpSocket } from '../../src/index.ts'
+import { UtpSocket } from '../../src/socket/index.ts'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { sendAll } from '../lib/node-stream-transfer.ts'
 import { makeChunk } from '../lib/payload.ts'

@@ -1,0 +1,27 @@
+/**
+ * @packageDocumentation
+ *
+ * `libp2p-utp/socket`: uTP sockets and connections without the libp2p transport, for applications
+ * that speak uTP directly (BitTorrent-style peers, libutp's users). It loads only the engine and
+ * the socket layer. A receiver allocates one buffer per datagram, and the major collections those
+ * buffers bring on mark the whole JavaScript heap: each module not loaded makes every one of them
+ * cheaper (measured: see the README's Performance section).
+ *
+ * @example
+ *
+ * ```TypeScript
+ * import { UtpSocket } from 'libp2p-utp/socket'
+ *
+ * const socket = new UtpSocket()
+ * await socket.bind(0, '127.0.0.1')
+ * const conn = await socket.connect(4000, '127.0.0.1')
+ * conn.end('hello')
+ * ```
+ */
+
+export { UtpSocket } from './utp-socket.ts'
+export { UtpConnection } from './utp-connection.ts'
+export { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, SocketStateError } from './errors.ts'
+export type { UtpSocketOptions, UtpSocketEvents, SocketAddress } from './utp-socket.ts'
+export type { DataSink, UtpConnectionOptions } from './utp-connection.ts'
+export type { ConnectionStats } from '../engine/connection.ts'
