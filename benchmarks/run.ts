@@ -16,12 +16,12 @@ import { libp2pBulk, libp2pTcpCutReads } from './rows/libp2p-bulk.ts'
 import { connect, rtt } from './rows/libp2p-latency.ts'
 import { libutpRaw } from './rows/libutp-raw.ts'
 import { many } from './rows/many.ts'
-import { udpLimit } from './rows/udp-limit.ts'
+import { udpLimit, udpLimitLoaded } from './rows/udp-limit.ts'
 import { utpRaw } from './rows/utp-raw.ts'
 import type { Line } from './lib/line.ts'
 import type { TransferOutcome } from './rows/transfer.ts'
 
-export const ROWS = ['udp-limit', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-tcp-cut', 'libp2p-quic', 'utp-raw-loopback', 'libp2p-utp-loopback', 'connect', 'rtt', 'many', 'cpu']
+export const ROWS = ['udp-limit', 'udp-limit-loaded', 'utp-raw', 'libutp-raw', 'libp2p-utp', 'libp2p-tcp', 'libp2p-tcp-cut', 'libp2p-quic', 'utp-raw-loopback', 'libp2p-utp-loopback', 'connect', 'rtt', 'many', 'cpu']
 
 const options = parseOptions(process.argv.slice(2))
 const unknown = options.only.filter(r => !ROWS.includes(r))
@@ -62,7 +62,8 @@ async function step<T> (row: string, run: () => Promise<T>, toLines: (out: T) =>
 const transferLine = (o: TransferOutcome): Line[] => [o.line]
 
 process.stderr.write(`libp2p-utp benchmarks${options.quick ? ' (quick)' : ''} on ${describeMachine(machine)}\n`)
-await step('udp-limit', async () => udpLimit(options), l => l, 'MB/s')
+const bareUdp = await step('udp-limit', async () => udpLimit(options), l => l, 'MB/s')
+await step('udp-limit-loaded', async () => udpLimitLoaded(options, bareUdp), l => l, 'MB/s')
 const utp = await step('utp-raw', async () => utpRaw(options), transferLine, 'MB/s')
 const libutp = await step('libutp-raw', async () => libutpRaw(options), transferLine, 'MB/s')
 const p2pUtp = await step('libp2p-utp', async () => libp2pBulk('utp', options), transferLine, 'MB/s')

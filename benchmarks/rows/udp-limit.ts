@@ -2,6 +2,10 @@
  * udp-limit: the ceiling for any JavaScript protocol over node:dgram on this machine. One process
  * sends datagrams of our engine's default packet size as fast as it can for a fixed time, another
  * (4 MiB receive buffer) counts them. Reported: datagrams and MB received per second, and loss.
+ *
+ * udp-limit-loaded, a reference: the same, with a receiver that has imported `libp2p-utp/socket`
+ * and does nothing with it. Node allocates a buffer per datagram, the major collections that
+ * brings on mark the whole heap, and so the modules a process holds lower its ceiling.
  */
 
 import { failed, failureNote, measured, repeat } from '../lib/line.ts'
@@ -25,8 +29,8 @@ interface UdpRun {
   receiverCpu: number
 }
 
-async function once (options: BenchOptions): Promise<UdpRun> {
-  const receiver = new Worker('udp-receiver', { bufferSize: options.udpBuffer })
+async function once (options: BenchOptions, loadSocket: boolean): Promise<UdpRun> {
+  const receiver = new Worker('udp-receiver', { bufferSize: options.udpBuffer, loadSocket })
   const workers = [receiver]
   try {
     const ready = await receiver.next('ready', options.runTimeoutMs)
@@ -56,9 +60,23 @@ async function once (options: BenchOptions): Promise<UdpRun> {
   }
 }
 
+/** `bare`: the udp-limit row of the same run, for the ratio in the reference row's note */
+export async function udpLimitLoaded (options: BenchOptions, bare?: Line[]): Promise<Line[]> {
+  const label = `udp-limit, receiver holding libp2p-utp/socket (${options.packetSize} B)`
+  const r = await repeat(options.runs, async () => once(options, true))
+  if (r.ok.length === 0) {
+    return [failed('udp-limit-loaded', label, 'MB/s', r.failures[0])]
+  }
+  const mbPerSecond = median(r.ok.map(x => x.mbPerSecond))
+  const bareLine = bare?.find(l => l.key === 'udp-limit')
+  const ratio = bareLine?.value != null ? `, ${(mbPerSecond / bareLine.value.median).toFixed(2)} x udp-limit` : ''
+  const note = `reference: the receiver has imported the socket layer and counts, nothing more; ${(median(r.ok.map(x => x.datagramsPerSecond)) / 1000).toFixed(0)} k datagrams/s${ratio}${failureNote(r) === '' ? '' : `, ${failureNote(r)}`}`
+  return [measured('udp-limit-loaded', label, 'MB/s', r.ok.map(x => x.mbPerSecond), note, r.ok)]
+}
+
 export async function udpLimit (options: BenchOptions): Promise<Line[]> {
   const label = `udp-limit (node:dgram, ${options.packetSize} B)`
-  const r = await repeat(options.runs, async () => once(options))
+  const r = await repeat(options.runs, async () => once(options, false))
   if (r.ok.length === 0) {
     return [failed('udp-limit', label, 'MB/s', r.failures[0])]
   }

@@ -1,6 +1,7 @@
 /**
  * udp-limit, receiving side: a plain node:dgram socket with a large receive buffer that counts
- * datagrams until told to stop. Reports `ready` {port}, then on `stop` a `result`.
+ * datagrams until told to stop. Reports `ready` {port}, then on `stop` a `result`. With
+ * `loadSocket`, it imports libp2p-utp/socket first and holds it, unused.
  */
 
 import { createSocket } from 'node:dgram'
@@ -10,10 +11,15 @@ import { cpuSeconds } from '../lib/clock.ts'
 
 interface Args {
   bufferSize: number
+  /** import libp2p-utp/socket first (the reference row udp-limit-loaded) */
+  loadSocket?: boolean
 }
 
 runWorker(async () => {
-  const { bufferSize } = workerArgs<Args>()
+  const { bufferSize, loadSocket = false } = workerArgs<Args>()
+  if (loadSocket) {
+    await import('../../src/socket/index.ts')
+  }
   const socket = createSocket('udp4')
   socket.bind(0, '127.0.0.1')
   await once(socket, 'listening')
