@@ -2,10 +2,11 @@
  * @packageDocumentation
  *
  * `libp2p-utp/socket`: uTP sockets and connections without the libp2p transport, for applications
- * that speak uTP directly (BitTorrent-style peers, libutp's users). It loads only the engine and
- * the socket layer. A receiver allocates one buffer per datagram, and the major collections those
- * buffers bring on mark the whole JavaScript heap: each module not loaded makes every one of them
- * cheaper (measured: see the README's Performance section).
+ * that speak uTP directly (BitTorrent-style peers, libutp's users). It loads the engine, the socket
+ * layer and the two libp2p packages they log and fail through (`@libp2p/logger`,
+ * `@libp2p/interface`), not the transport, multiaddr or `@libp2p/utils`. Node allocates one buffer
+ * per received datagram, and the major collections those buffers bring on mark the whole
+ * JavaScript heap, so a receiving process pays for what it holds (README, Performance).
  *
  * @example
  *
