@@ -22,13 +22,23 @@ export interface Pair {
   y: UtpConnection
 }
 
-/** `b` listens with `bOptions` on top of the shared ones (1452-byte packets, no path MTU probing) */
-export async function connectedPair (bOptions: UtpSocketOptions = {}): Promise<Pair> {
-  const a = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false })
-  const b = new UtpSocket({ packetSize: PACKET_SIZE, pathMtuProbing: false, ...bOptions })
+/**
+ * Two sockets bound on 127.0.0.1, `b` listening, not yet connected: the shared options (1452-byte
+ * packets, no path MTU probing) with `options` on top for both and `bOptions` for `b`
+ */
+export async function listeningPair (options: UtpSocketOptions = {}, bOptions: UtpSocketOptions = {}): Promise<{ a: UtpSocket, b: UtpSocket }> {
+  const shared = { packetSize: PACKET_SIZE, pathMtuProbing: false, ...options }
+  const a = new UtpSocket(shared)
+  const b = new UtpSocket({ ...shared, ...bOptions })
   await a.bind(0, '127.0.0.1')
   await b.bind(0, '127.0.0.1')
   b.listen()
+  return { a, b }
+}
+
+/** `b` listens with `bOptions` on top of the shared ones (1452-byte packets, no path MTU probing) */
+export async function connectedPair (bOptions: UtpSocketOptions = {}): Promise<Pair> {
+  const { a, b } = await listeningPair({}, bOptions)
   const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
   const x = await a.connect(b.address().port, '127.0.0.1')
   return { a, b, x, y: await accepted }

@@ -8,9 +8,9 @@
 
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
-import { UtpSocket } from '../../src/index.ts'
+import { listeningPair } from './pair.ts'
 import { waitFor } from './wait-for.ts'
-import type { UtpConnection } from '../../src/index.ts'
+import type { UtpConnection, UtpSocket } from '../../src/index.ts'
 
 describe('UtpSocket handshake answers', function () {
   this.timeout(10_000)
@@ -22,13 +22,9 @@ describe('UtpSocket handshake answers', function () {
 
   /** a listening socket b and a socket a to dial it from; no path MTU probing (no announcement) unless asked */
   async function sockets2 (pathMtuProbing = false): Promise<{ a: UtpSocket, b: UtpSocket }> {
-    const a = new UtpSocket({ pathMtuProbing })
-    const b = new UtpSocket({ pathMtuProbing })
-    sockets.push(a, b)
-    await a.bind(0, '127.0.0.1')
-    await b.bind(0, '127.0.0.1')
-    b.listen()
-    return { a, b }
+    const pair = await listeningPair({ pathMtuProbing })
+    sockets.push(pair.a, pair.b)
+    return pair
   }
 
   it('has sent the SYN-ACK when the connection handler runs', async () => {
