@@ -699,8 +699,8 @@ export class Connection {
         return this.transmitPacket(now, pkt)
       }
     }
-    // after the data: the initiator's first data, written as the dial resolved, goes ahead of the
-    // announcement (and carries the ACK of the SYN-ACK that the announcement otherwise is)
+    // after the data: what the initiator wrote before the SYN-ACK came goes ahead of the
+    // announcement (and carries the ACK of the SYN-ACK, which the announcement otherwise is)
     if (this.announcePending) {
       this.announcePending = false
       this.stats.acksSent++
@@ -775,8 +775,8 @@ export class Connection {
     this.recv.ackNr = seqAdd(p.seqNr, -1)
     // announce path MTU probing after the handshake, in an ST_STATE of its own, not in the SYN:
     // libutp (as shipped in utp-native) ignores a SYN that carries an unknown extension, and reads
-    // past it in an ST_STATE. It follows our first data (which acknowledges the SYN-ACK), or is
-    // the ACK of the SYN-ACK when there is none
+    // past it in an ST_STATE. It is the ACK of the SYN-ACK, or follows the data written before it
+    // came (which acknowledges the SYN-ACK)
     this.announcePending = this.config.pathMtuProbing
     this.timers.stop(Timer.Handshake)
     this.setState(this.endQueued ? ConnState.FinSent : ConnState.Connected)

@@ -292,10 +292,9 @@ export class Endpoint {
   /**
    * The next datagram to send, or undefined. `holdPartial` (see {@link Connection.pollTransmit})
    * lets a caller that polls at every write keep the tails of bulk writes back; it must poll
-   * without it later, while {@link hasHeldPackets}. The connections in `skip` are passed over and
-   * stay marked: a later poll without them sends what they have.
+   * without it later, while {@link hasHeldPackets}.
    */
-  pollTransmit (now: Instant, holdPartial = false, skip?: ReadonlySet<EndpointConnection>): EndpointTransmit | undefined {
+  pollTransmit (now: Instant, holdPartial = false): EndpointTransmit | undefined {
     this.lastNow = now
     const stray = this.strays.shift()
     if (stray != null) {
@@ -308,9 +307,6 @@ export class Endpoint {
       this.held.clear()
     }
     for (const entry of this.dirty) {
-      if (skip?.has(entry) === true) {
-        continue
-      }
       if (entry.connection.wantsPathMtuCap) {
         entry.connection.setPathMtuCap(this.pathMtuCap?.(entry.remote))
       }

@@ -365,20 +365,6 @@ describe('Endpoint', () => {
     })
   })
 
-  describe('pollTransmit with skip', () => {
-    it('passes over the skipped connections and keeps them marked for the next poll', () => {
-      const ep = endpoint({}, false)
-      const first = ep.connect(T0, PEER)
-      const second = ep.connect(T0, PEER_OTHER_PORT)
-      const sent = drainEndpointTransmits(ep, T0, new Set([first]))
-      expect(sent.map(t => t.remote)).to.deep.equal([PEER_OTHER_PORT])
-      const rest = drainEndpointTransmits(ep, T0)
-      expect(rest.map(t => [t.remote, t.packet.type])).to.deep.equal([[PEER, PacketType.Syn]])
-      expect(rest[0].packet.connectionId).to.equal(first.connection.recvId)
-      expect(second.connection.state).to.equal(ConnState.SynSent)
-    })
-  })
-
   describe('lifecycle', () => {
     it('forgets a drained connection: size returns to 0 and pollTimeout() to undefined', () => {
       const pair = new EndpointPair({ seed: 31 })

@@ -177,9 +177,9 @@ export function drainEndpointEvents (endpoint: Endpoint): EndpointEvent[] {
 }
 
 /** Drains an endpoint's transmits, decoded, with their destinations */
-export function drainEndpointTransmits (endpoint: Endpoint, t: Instant, skip?: ReadonlySet<EndpointConnection>): Array<{ remote: RemoteAddress, packet: Packet }> {
+export function drainEndpointTransmits (endpoint: Endpoint, t: Instant): Array<{ remote: RemoteAddress, packet: Packet }> {
   const out: Array<{ remote: RemoteAddress, packet: Packet }> = []
-  for (let tr = endpoint.pollTransmit(t, false, skip); tr != null; tr = endpoint.pollTransmit(t, false, skip)) {
+  for (let tr = endpoint.pollTransmit(t); tr != null; tr = endpoint.pollTransmit(t)) {
     out.push({ remote: tr.remote, packet: decodeTransmit(tr) })
     if (out.length > 100_000) {
       throw new Error('runaway pollTransmit')

@@ -1,9 +1,9 @@
 /**
  * The handshake's two answers leave when they help the dial most. The SYN-ACK leaves as the SYN
  * is read, before the connection is delivered to the application's 'connection' handler. The ACK
- * of the SYN-ACK waits for the dialler's caller, whose first data carries it (a libp2p upgrade
- * writes at once); without data it goes on its own, a turn of the event loop later. With path MTU
- * probing on, its announcement follows that first data.
+ * of the SYN-ACK leaves before the dial resolves, without waiting for the caller's first data: it
+ * confirms the accepting side, which a libp2p listener waits for before it upgrades, so that the
+ * listener sets up while the dialler does. With path MTU probing on, that ACK is the announcement.
  */
 
 import { expect } from 'aegir/chai'
@@ -39,24 +39,27 @@ describe('UtpSocket handshake answers', function () {
     expect(x.connected).to.equal(true)
   })
 
-  it('lets the first data, written as the dial resolves, carry the ACK of the SYN-ACK', async () => {
+  it('has sent the ACK of the SYN-ACK when the dial resolves, and the first data follows it', async () => {
     const { a, b } = await sockets2()
     const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
     const x = await a.connect(b.address().port, '127.0.0.1')
-    expect(x.stats.packetsSent).to.equal(1, 'only the SYN so far')
+    expect(x.stats.packetsSent).to.equal(2, 'the SYN and the ACK, before the caller goes on')
+    expect(x.stats.acksSent).to.equal(1)
+    const y = await accepted
+    if (!y.confirmed) {
+      await pEvent(y, 'confirmed')
+    }
+    expect(y.stats.packetsReceived).to.equal(1, 'confirmed by the ACK alone (the SYN is not counted): no data yet')
     x.write('hello')
     x.flushWrites()
-    expect(x.stats.packetsSent).to.equal(2, 'the SYN and the data')
-    expect(x.stats.acksSent).to.equal(0)
-    const y = await accepted
+    expect(x.stats.packetsSent).to.equal(3, 'the SYN, the ACK and the data')
     const received: Buffer[] = []
     y.on('data', (chunk: Buffer) => { received.push(chunk) })
     expect(await waitFor(() => Buffer.concat(received).toString() === 'hello', 5_000)).to.equal(true)
-    expect(y.confirmed).to.equal(true)
-    expect(x.stats.acksSent).to.equal(0, 'no ACK on its own, then or later')
+    expect(x.stats.acksSent).to.equal(1, 'the data needs no ACK of its own')
   })
 
-  it('with path MTU probing on, sends the first data ahead of the announcement', async () => {
+  it('with path MTU probing on, acknowledges the SYN-ACK with the announcement, ahead of the first data', async () => {
     const { a, b } = await sockets2(true)
     // the types of a's packets as they reach b, ahead of b's own handling (a slow dial may also
     // send a port-unreachable probe, from another port)
@@ -73,8 +76,8 @@ describe('UtpSocket handshake answers', function () {
     expect(x.stats.acksSent).to.equal(1, 'the announcement, an ST_STATE')
     const y = await accepted
     expect(await waitFor(() => types.length >= 3, 5_000)).to.equal(true)
-    // ST_SYN (4), then ST_DATA (0) carrying the ACK of the SYN-ACK, then the ST_STATE (2)
-    expect(types.slice(0, 3)).to.deep.equal([4, 0, 2])
+    // ST_SYN (4), then the announcement, an ST_STATE (2) that acknowledges the SYN-ACK, then ST_DATA (0)
+    expect(types.slice(0, 3)).to.deep.equal([4, 2, 0])
     expect(y.confirmed).to.equal(true)
   })
 
