@@ -10,6 +10,18 @@ export interface UtpMultiaddrConnectionInit extends Omit<AbstractMultiaddrConnec
   connection: UtpConnection
 }
 
+/** Everything but the uTP connection, which {@link PreparedMultiaddrConnection.attach} takes */
+export type PreparedMultiaddrConnectionInit = Omit<UtpMultiaddrConnectionInit, 'connection'>
+
+/**
+ * A `MultiaddrConnection` built while its uTP handshake is under way, so that libp2p's part of
+ * building one (the stream, its log scope) is done by the time the connection opens. It holds no
+ * timer and no listener until it is attached: one whose handshake fails is simply dropped.
+ */
+export interface PreparedMultiaddrConnection {
+  attach(connection: UtpConnection): MultiaddrConnection
+}
+
 /** Messages smaller than this, handed over in several pieces, are written as one piece */
 const JOIN_BELOW = 4 * 1024
 
@@ -21,18 +33,23 @@ export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60 * 1_000
  * reports whether the uTP send buffer has room, and a paused reader pauses the uTP stream, whose
  * receive window then closes and stops the remote sender.
  */
-class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
-  private readonly connection: UtpConnection
+class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements PreparedMultiaddrConnection {
+  private attached: UtpConnection | undefined
   private readonly inactivityMs: number
   private inactivityTimer: ReturnType<typeof setTimeout> | undefined
   /** set once our side closes: what the peer still sends is read and dropped */
   private discardIncoming = false
 
-  constructor (init: UtpMultiaddrConnectionInit) {
+  constructor (init: PreparedMultiaddrConnectionInit) {
     super(init)
-    this.connection = init.connection
     this.inactivityMs = init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT
+  }
 
+  attach (connection: UtpConnection): this {
+    if (this.attached != null) {
+      throw new Error('already attached to a uTP connection')
+    }
+    this.attached = connection
     // packet payloads go to the libp2p connection as they are: no copy into larger buffers
     this.connection.setDataSink((chunks) => {
       this.touch()
@@ -64,6 +81,15 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
       this.safeDispatchEvent('drain')
     })
     this.touch()
+    return this
+  }
+
+  /** libp2p calls the methods below only on a connection it was handed, which is attached */
+  private get connection (): UtpConnection {
+    if (this.attached == null) {
+      throw new Error('not attached to a uTP connection')
+    }
+    return this.attached
   }
 
   sendData (data: Uint8ArrayList): SendResult {
@@ -149,5 +175,10 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection {
 
 /** Wraps a {@link UtpConnection} as a libp2p `MultiaddrConnection` */
 export function toMultiaddrConnection (init: UtpMultiaddrConnectionInit): MultiaddrConnection {
+  return new UtpMultiaddrConnection(init).attach(init.connection)
+}
+
+/** Builds a libp2p `MultiaddrConnection` for a uTP connection still in its handshake */
+export function prepareMultiaddrConnection (init: PreparedMultiaddrConnectionInit): PreparedMultiaddrConnection {
   return new UtpMultiaddrConnection(init)
 }
