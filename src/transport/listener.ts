@@ -96,7 +96,8 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
    * 10 s each: a bare SYN, which anyone can spoof from any address, must not take one. The upgrade
    * starts once the initiator has answered from its address (its ACK of our SYN-ACK). Its
    * `MultiaddrConnection` is built meanwhile: done at the answer, it held up the upgrade, and with
-   * it the initiator's first message, by about 0.05 ms here.
+   * it the initiator's first message, by about 0.05 ms here. That costs a spoofed SYN a few KiB
+   * more until its half-open connection times out, bounded by the socket's half-open limit.
    */
   private onAccepted (connection: UtpConnection, localAddr: Multiaddr): void {
     // a half-open connection that times out errors before anyone upgraded it (this listener stays:

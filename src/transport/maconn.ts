@@ -15,8 +15,9 @@ export type PreparedMultiaddrConnectionInit = Omit<UtpMultiaddrConnectionInit, '
 
 /**
  * A `MultiaddrConnection` built while its uTP handshake is under way, so that libp2p's part of
- * building one (the stream, its log scope) is done by the time the connection opens. It holds no
- * timer and no listener until it is attached: one whose handshake fails is simply dropped.
+ * building one (the stream, its log scope) is done by the time the connection opens. Until it is
+ * attached it holds no timer and no listener on the uTP connection: one whose handshake fails is
+ * simply dropped.
  */
 export interface PreparedMultiaddrConnection {
   attach(connection: UtpConnection): MultiaddrConnection
@@ -50,6 +51,8 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
       throw new Error('already attached to a uTP connection')
     }
     this.attached = connection
+    // the connection opens now, not when it was prepared (libp2p's connection pruning reads this)
+    this.timeline.open = Date.now()
     // packet payloads go to the libp2p connection as they are: no copy into larger buffers
     this.connection.setDataSink((chunks) => {
       this.touch()
