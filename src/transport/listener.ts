@@ -10,12 +10,6 @@ import type { UtpSocket } from '../socket/utp-socket.ts'
 import type { ComponentLogger, CounterGroup, Listener, ListenerEvents, Logger, MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-/** An accepted connection's multiaddr connection, built before its upgrade */
-interface Prepared {
-  remoteAddr: Multiaddr
-  maConn: PreparedMultiaddrConnection
-}
-
 export interface UtpListenerInit {
   upgrader: Upgrader
   pool: SocketPool
@@ -123,7 +117,7 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     connection.once('claimed', onClaimed)
   }
 
-  private prepare (connection: UtpConnection, localAddr: Multiaddr): Prepared | undefined {
+  private prepare (connection: UtpConnection, localAddr: Multiaddr): PreparedMultiaddrConnection | undefined {
     let remoteAddr: Multiaddr
     try {
       remoteAddr = toUtpMultiaddr(connection.remoteAddress, connection.remotePort)
@@ -132,7 +126,7 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
       connection.destroy(err)
       return undefined
     }
-    const maConn = prepareMultiaddrConnection({
+    return prepareMultiaddrConnection({
       remoteAddr,
       localAddr,
       direction: 'inbound',
@@ -141,22 +135,20 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
       metricPrefix: 'inbound ',
       log: this.log.newScope('connection')
     })
-    return { remoteAddr, maConn }
   }
 
-  private upgrade (connection: UtpConnection, prepared: Prepared): void {
+  private upgrade (connection: UtpConnection, prepared: PreparedMultiaddrConnection): void {
     if (this.status.code !== 'active' || connection.destroyed) {
       connection.destroy()
       return
     }
-    const { remoteAddr } = prepared
-    const maConn = prepared.maConn.attach(connection)
+    const maConn = prepared.attach(connection)
     this.connections.add(maConn)
     maConn.addEventListener('close', () => { this.connections.delete(maConn) }, { once: true })
     const signal = this.init.upgrader.createInboundAbortSignal(this.shutdown.signal)
     this.init.upgrader.upgradeInbound(maConn, { signal })
       .catch((err) => {
-        this.log.error('inbound connection from %a failed to upgrade - %e', remoteAddr, err)
+        this.log.error('inbound connection from %a failed to upgrade - %e', maConn.remoteAddr, err)
         maConn.abort(err)
       })
       .finally(() => {
