@@ -6,12 +6,8 @@ import type { UtpConnection } from '../socket/utp-connection.ts'
 import type { AbortOptions, MultiaddrConnection } from '@libp2p/interface'
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 
-export interface UtpMultiaddrConnectionInit extends Omit<AbstractMultiaddrConnectionInit, 'name' | 'stream'> {
-  connection: UtpConnection
-}
-
 /** Everything but the uTP connection, which {@link PreparedMultiaddrConnection.attach} takes */
-export type PreparedMultiaddrConnectionInit = Omit<UtpMultiaddrConnectionInit, 'connection'>
+export type PreparedMultiaddrConnectionInit = Omit<AbstractMultiaddrConnectionInit, 'name' | 'stream'>
 
 /**
  * A `MultiaddrConnection` built while its uTP handshake is under way, so that libp2p's part of
@@ -176,12 +172,10 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
   }
 }
 
-/** Wraps a {@link UtpConnection} as a libp2p `MultiaddrConnection` */
-export function toMultiaddrConnection (init: UtpMultiaddrConnectionInit): MultiaddrConnection {
-  return new UtpMultiaddrConnection(init).attach(init.connection)
-}
-
-/** Builds a libp2p `MultiaddrConnection` for a uTP connection still in its handshake */
+/**
+ * Builds a libp2p `MultiaddrConnection` for a uTP connection, ahead of the connection when its
+ * handshake is still under way: `attach` it to the connection once open
+ */
 export function prepareMultiaddrConnection (init: PreparedMultiaddrConnectionInit): PreparedMultiaddrConnection {
   return new UtpMultiaddrConnection(init)
 }

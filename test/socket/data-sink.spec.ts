@@ -5,12 +5,9 @@
 
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { logger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
-import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
-import { closePair, PACKET_SIZE, connectedPair, libp2pConnection } from './pair.ts'
+import { closePair, PACKET_SIZE, connectedPair, libp2pConnection, preparedLibp2pConnection } from './pair.ts'
 import { expectedHash, sendStream } from './streams.ts'
 import { waitFor } from './wait-for.ts'
 import type { Pair } from './pair.ts'
@@ -163,12 +160,7 @@ describe('UtpConnection data sink', function () {
     const fake = new EventEmitter() as EventEmitter & { sink?: DataSink, setDataSink(s: DataSink): void, destroyed: boolean }
     fake.destroyed = false
     fake.setDataSink = (s) => { fake.sink = s }
-    const maConn = toMultiaddrConnection({
-      connection: fake as unknown as UtpConnection,
-      remoteAddr: multiaddr('/ip4/127.0.0.1/udp/1/utp'),
-      direction: 'inbound',
-      log: logger('test:data-sink')
-    })
+    const maConn = preparedLibp2pConnection(1, 'inbound').attach(fake as unknown as UtpConnection)
     let bytes = 0
     maConn.addEventListener('message', (evt) => { bytes += evt.data.byteLength })
     const chunks = Array.from({ length: 200_000 }, () => new Uint8Array(1))

@@ -7,8 +7,9 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { pEvent } from 'p-event'
 import { UtpSocket } from '../../src/index.ts'
-import { toMultiaddrConnection } from '../../src/transport/maconn.ts'
+import { prepareMultiaddrConnection } from '../../src/transport/maconn.ts'
 import type { UtpConnection, UtpSocketOptions } from '../../src/index.ts'
+import type { PreparedMultiaddrConnection } from '../../src/transport/maconn.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
 
 export const PACKET_SIZE = 1452
@@ -44,14 +45,18 @@ export async function connectedPair (bOptions: UtpSocketOptions = {}): Promise<P
   return { a, b, x, y: await accepted }
 }
 
-/** `conn` as the libp2p transport hands it to libp2p */
-export function libp2pConnection (conn: UtpConnection, direction: 'inbound' | 'outbound'): MultiaddrConnection {
-  return toMultiaddrConnection({
-    connection: conn,
-    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${conn.remotePort}/utp`),
+/** A libp2p connection to 127.0.0.1:`remotePort` as the transport prepares it, to attach to a uTP connection */
+export function preparedLibp2pConnection (remotePort: number, direction: 'inbound' | 'outbound'): PreparedMultiaddrConnection {
+  return prepareMultiaddrConnection({
+    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${remotePort}/utp`),
     direction,
     log: logger('test:pair')
   })
+}
+
+/** `conn` as the libp2p transport hands it to libp2p */
+export function libp2pConnection (conn: UtpConnection, direction: 'inbound' | 'outbound'): MultiaddrConnection {
+  return preparedLibp2pConnection(conn.remotePort, direction).attach(conn)
 }
 
 /** Closes both sockets of a pair, if there is one */

@@ -3,23 +3,12 @@
  * connection until it is attached, once, and what it then does is a plain libp2p connection's.
  */
 
-import { logger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { prepareMultiaddrConnection } from '../../src/transport/maconn.ts'
-import { closePair, connectedPair } from '../socket/pair.ts'
+import { closePair, connectedPair, preparedLibp2pConnection } from '../socket/pair.ts'
 import { waitFor } from '../socket/wait-for.ts'
 import type { Pair } from '../socket/pair.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
-
-function prepare (port: number): ReturnType<typeof prepareMultiaddrConnection> {
-  return prepareMultiaddrConnection({
-    remoteAddr: multiaddr(`/ip4/127.0.0.1/udp/${port}/utp`),
-    direction: 'outbound',
-    log: logger('test:prepared-maconn')
-  })
-}
 
 describe('prepared MultiaddrConnection', function () {
   this.timeout(10_000)
@@ -35,7 +24,7 @@ describe('prepared MultiaddrConnection', function () {
     const { x, y } = pair
     const listeners = (): number => x.listenerCount('error') + x.listenerCount('close') + x.listenerCount('end')
     const listenersBefore = listeners()
-    const prepared = prepare(y.remotePort)
+    const prepared = preparedLibp2pConnection(y.remotePort, 'outbound')
     expect(listeners()).to.equal(listenersBefore, 'prepared: no listener on the uTP connection')
 
     const preparedAt = Date.now()
@@ -60,7 +49,7 @@ describe('prepared MultiaddrConnection', function () {
 
   it('attaches once: a second attach throws', async () => {
     pair = await connectedPair()
-    const prepared = prepare(pair.y.remotePort)
+    const prepared = preparedLibp2pConnection(pair.y.remotePort, 'outbound')
     const maConn = prepared.attach(pair.x)
     expect(() => prepared.attach(pair!.x)).to.throw('already attached')
     maConn.abort(new Error('test over'))
