@@ -76,9 +76,7 @@ await step('libp2p-quic', async () => libp2pBulk('quic', options), transferLine,
 // the separate loopback-MTU rows: path MTU probing lets uTP use datagrams up to 65,507 bytes
 const utpLoopback = await step('utp-raw-loopback', async () => utpRaw(options, true), transferLine, 'MB/s')
 const p2pUtpLoopback = await step('libp2p-utp-loopback', async () => libp2pBulk('utp', options, true), transferLine, 'MB/s')
-for (const transport of ['utp', 'tcp', 'quic'] as const) {
-  await step('connect', async () => connect(transport, options), l => [l], 'ms')
-}
+await step('connect', async () => connect(options), l => l, 'ms')
 for (const transport of ['utp', 'tcp', 'quic'] as const) {
   await step('rtt', async () => rtt(transport, options), l => [l], 'us')
 }

@@ -1,7 +1,7 @@
 /**
  * The libp2p nodes of the libp2p rows: one transport (our uTP, `@libp2p/tcp` or
- * `@chainsafe/libp2p-quic`), Noise, Yamux and nothing else (no identify, no ping), listening on
- * 127.0.0.1, with the connection manager's per-host rate limits lifted so that the connect row's
+ * `@chainsafe/libp2p-quic`; the connect row's nodes have all of them), Noise, Yamux and nothing
+ * else (no identify, no ping), listening on 127.0.0.1, with the connection manager's per-host rate limits lifted so that the connect row's
  * rapid dials are never refused. QUIC brings its own TLS 1.3 and streams: libp2p does not use
  * Noise or Yamux on its connections.
  */
@@ -35,10 +35,11 @@ async function transportFactory (transport: Libp2pTransport, loopbackMtu: boolea
   return transport === 'utp' ? utp({ pathMtuProbing: loopbackMtu }) : tcp()
 }
 
-export async function createBenchNode (transport: Libp2pTransport, loopbackMtu = false): Promise<Libp2p> {
+export async function createBenchNode (transport: Libp2pTransport | Libp2pTransport[], loopbackMtu = false): Promise<Libp2p> {
+  const transports = Array.isArray(transport) ? transport : [transport]
   return createLibp2p({
-    addresses: { listen: [LISTEN_ADDRESS[transport]] },
-    transports: [await transportFactory(transport, loopbackMtu)],
+    addresses: { listen: transports.map(t => LISTEN_ADDRESS[t]) },
+    transports: await Promise.all(transports.map(async t => transportFactory(t, loopbackMtu))),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
@@ -46,4 +47,14 @@ export async function createBenchNode (transport: Libp2pTransport, loopbackMtu =
       maxIncomingPendingConnections: 1_000
     }
   })
+}
+
+/** The one of a node's listening addresses that `transport` dials */
+export function addressFor (addrs: string[], transport: Libp2pTransport): string {
+  const protocol = { utp: '/utp', tcp: '/tcp/', quic: '/quic-v1' }[transport]
+  const addr = addrs.find(a => a.includes(protocol))
+  if (addr == null) {
+    throw new Error(`no ${transport} address among ${addrs.join(', ')}`)
+  }
+  return addr
 }

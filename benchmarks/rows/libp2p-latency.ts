@@ -1,7 +1,8 @@
 /**
- * connect and rtt: for each libp2p transport, a server process and a client process; the client
- * times many dials (connect) or many 1-byte ping-pongs over one stream (rtt) and the row reports
- * their median, min and max. Without a loadable quic package the quic lines are not measured.
+ * connect and rtt: a server process and a client process; the client times many dials (connect:
+ * one pair of processes for all transports, their dials interleaved) or many 1-byte ping-pongs
+ * over one stream (rtt: a pair per transport) and the row reports their median, min and max.
+ * Without a loadable quic package the quic lines are not measured.
  */
 
 import { failed, measured, notMeasured } from '../lib/line.ts'
@@ -12,25 +13,28 @@ import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Line } from '../lib/line.ts'
 import type { BenchOptions } from '../lib/options.ts'
 
-interface Timings {
-  values: number[]
+interface ClientResult {
   /** what else the client said worth a note */
   extra: string
   /** the client's whole result */
-  result: Record<string, unknown>
+  result: Record<string, any>
 }
 
-async function timings (transport: Libp2pTransport, client: string, args: object, field: string, options: BenchOptions): Promise<Timings> {
+interface Timings extends ClientResult {
+  values: number[]
+}
+
+async function runClient (transport: Libp2pTransport | Libp2pTransport[], client: string, args: object, options: BenchOptions): Promise<ClientResult> {
   const server = new Worker('libp2p-server', { transport })
   const workers = [server]
   try {
     const ready = await server.next('ready', options.runTimeoutMs)
-    const worker = new Worker(client, { transport, addr: ready.addr, ...args })
+    const worker = new Worker(client, { transport, addr: ready.addr, addrs: ready.addrs, ...args })
     workers.push(worker)
     const result = await worker.next('result', options.runTimeoutMs)
     const closeErrors = Number(result.closeErrors ?? 0)
     const extra = closeErrors > 0 ? `closing failed after ${closeErrors} dials (not timed): ${String(result.closeError)}` : ''
-    return { values: result[field] as number[], extra, result }
+    return { extra, result }
   } finally {
     await stopAll(workers)
   }
@@ -54,24 +58,44 @@ function p90 (values: number[]): number {
   return sorted[Math.floor(sorted.length * 0.9)]
 }
 
-export async function connect (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
-  const dials = options.connectDials
-  return row(transport, `connect-${transport}`, `connect (libp2p ${transport})`, 'ms',
-    async () => timings(transport, 'libp2p-connect-client', { dials, warmup: options.connectWarmup }, 'ms', options),
-    ({ values: ms, result }) => {
-      const transportMs = (result.transportMs as number[] | undefined) ?? []
-      // where the time goes: the transport's connection; the rest is the dial queue's bookkeeping
-      // and the upgrade (Noise, Yamux)
-      const counted = transportMs.length === ms.length ? '' : ` (${transportMs.length} dials)`
-      const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it${counted}` : ''
-      return `median of ${ms.length} dials after ${warmupNote(result.warmupMs, 'ms', 2)}, p90 ${p90(ms).toFixed(2)} ms${split}`
-    })
+export const CONNECT_TRANSPORTS: Libp2pTransport[] = ['utp', 'tcp', 'quic']
+
+/**
+ * One server listening on every transport and one client dialling them in turn (see the client's
+ * comment): a line per transport. Without a loadable quic package the others are still measured.
+ */
+export async function connect (options: BenchOptions): Promise<Line[]> {
+  const key = (t: Libp2pTransport): string => `connect-${t}`
+  const label = (t: Libp2pTransport): string => `connect (libp2p ${t})`
+  const quic = await quicMissing()
+  const transports = CONNECT_TRANSPORTS.filter(t => t !== 'quic' || quic == null)
+  const skipped = quic == null ? [] : [notMeasured(key('quic'), label('quic'), 'ms', quic)]
+  let client: ClientResult
+  try {
+    const args = { dials: options.connectDials, warmup: options.connectWarmup, transports }
+    client = await runClient(transports, 'libp2p-connect-client', args, options)
+  } catch (err: any) {
+    return [...transports.map(t => failed(key(t), label(t), 'ms', String(err?.message ?? err))), ...skipped]
+  }
+  const lines = transports.map(t => {
+    const { ms, transportMs, warmupMs } = client.result.byTransport[t] as { ms: number[], transportMs: number[], warmupMs: number[] }
+    // where the time goes: the transport's connection; the rest is the dial queue's bookkeeping
+    // and the upgrade (Noise, Yamux)
+    const counted = transportMs.length === ms.length ? '' : ` (${transportMs.length} dials)`
+    const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it${counted}` : ''
+    const note = `median of ${ms.length} dials after ${warmupNote(warmupMs, 'ms', 2)}, interleaved with ${transports.filter(o => o !== t).join(' and ')}, p90 ${p90(ms).toFixed(2)} ms${split}`
+    return measured(key(t), label(t), 'ms', ms, [note, client.extra].filter(s => s !== '').join(', '))
+  })
+  return [...lines, ...skipped]
 }
 
 export async function rtt (transport: Libp2pTransport, options: BenchOptions): Promise<Line> {
   const pings = options.rttPings
   return row(transport, `rtt-${transport}`, `rtt (libp2p ${transport}, 1 B)`, 'us',
-    async () => timings(transport, 'libp2p-rtt-client', { pings, warmup: options.rttWarmup }, 'us', options),
+    async () => {
+      const client = await runClient(transport, 'libp2p-rtt-client', { pings, warmup: options.rttWarmup }, options)
+      return { ...client, values: client.result.us as number[] }
+    },
     ({ values: us, result }) => `median of ${us.length} ping-pongs after ${warmupNote(result.warmupUs, 'us', 0)}, p90 ${p90(us).toFixed(0)} us, mean ${summarizeMean(us).toFixed(0)} us`)
 }
 

@@ -2,7 +2,8 @@
  * The listening libp2p node of the libp2p rows. It serves two protocols: bulk (reads a stream to
  * its end, answers one byte, reports `result` {bytes, endMs, cpu} to the runner; with
  * `warmupBytes`, the first such stream is reported as `warmup`) and echo (sends
- * back whatever arrives). Reports `ready` {addr} first. With `cutReads`, its TCP reads reach libp2p
+ * back whatever arrives). Reports `ready` {addr, addrs} first: the first listening address, and all
+ * of them for a node given several transports (the connect row's). With `cutReads`, its TCP reads reach libp2p
  * in datagram-sized pieces (the reference row).
  */
 
@@ -13,7 +14,7 @@ import { BULK_PROTOCOL, ECHO_PROTOCOL, createBenchNode } from '../lib/libp2p-nod
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 
 interface Args {
-  transport: Libp2pTransport
+  transport: Libp2pTransport | Libp2pTransport[]
   /** uTP with path MTU probing (up to loopback's MTU) */
   loopbackMtu?: boolean
   /** when not 0, the first bulk stream is the warm-up: reported as `warmup` */
@@ -48,5 +49,6 @@ runWorker(async () => {
     }
     await stream.close()
   })
-  report({ type: 'ready', addr: node.getMultiaddrs()[0].toString() })
+  const addrs = node.getMultiaddrs().map(String)
+  report({ type: 'ready', addr: addrs[0], addrs })
 })
