@@ -156,6 +156,8 @@ export class Endpoint {
   private lastNow = 0
   /** the connection the datagram being handled accepted, until taken (see {@link takeAccepted}) */
   private accepted: EndpointConnection | undefined
+  /** the dial the datagram being handled connected, until taken (see {@link takeConnected}) */
+  private connected: EndpointConnection | undefined
   private readonly maxHalfOpen: number
   private halfOpenCount = 0
   private readonly resetRate: number
@@ -246,6 +248,7 @@ export class Endpoint {
   handle (now: Instant, remote: RemoteAddress, bytes: Uint8Array): HandleResult {
     this.lastNow = now
     this.accepted = undefined
+    this.connected = undefined
     const packet = decodePacket(bytes)
     if (packet instanceof InvalidPacketError) {
       return 'not-utp'
@@ -264,7 +267,11 @@ export class Endpoint {
       }
       return 'unknown'
     }
+    const before = entry.connection.state
     entry.connection.handlePacket(now, packet)
+    if (before === ConnState.SynSent && entry.connection.state === ConnState.Connected) {
+      this.connected = entry
+    }
     this.touch(entry)
     return 'handled'
   }
@@ -352,6 +359,18 @@ export class Endpoint {
   takeAccepted (): EndpointConnection | undefined {
     const entry = this.accepted
     this.accepted = undefined
+    return entry
+  }
+
+  /**
+   * The dial that the last {@link handle} connected (its datagram was the SYN-ACK), once: its ACK
+   * may be sent ahead of everything else with {@link pollTransmitFor}, since the peer's listener
+   * waits for it (it confirms our address). The 'connected' event comes through
+   * {@link pollEvent} all the same.
+   */
+  takeConnected (): EndpointConnection | undefined {
+    const entry = this.connected
+    this.connected = undefined
     return entry
   }
 

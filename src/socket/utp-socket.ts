@@ -490,12 +490,15 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.emit('message', msg, rinfo)
       return
     }
-    const accepted = this.endpoint.takeAccepted()
-    if (accepted != null) {
-      // the SYN-ACK goes now, not after the rest of this poll phase's datagrams and the delivery
-      // of the connection to the application (the stream it gets is built then): the whole dial
-      // waits for it
-      this.sendNow(accepted)
+    // the SYN-ACK, and the ACK of a SYN-ACK, go now, not after the rest of this poll phase's
+    // datagrams and the delivery of the connection to the application: the whole dial waits for
+    // them. The ACK goes on its own, before the dial's caller goes on: a libp2p listener upgrades
+    // only a confirmed connection, and confirmed sooner it sets up while the dialler does (waiting
+    // to ride with the dialler's first data cost about 0.1-0.2 ms per libp2p dial here; sent at
+    // the flush after this datagram instead of here, about 0.035 ms)
+    const answered = this.endpoint.takeAccepted() ?? this.endpoint.takeConnected()
+    if (answered != null) {
+      this.sendNow(answered)
     }
     this.scheduleFlush()
   }
@@ -552,11 +555,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     try {
       this.dispatchEvents()
     } finally {
-      // a handler that throws must not leave ACKs, data or a held tail behind. The ACK of a
-      // SYN-ACK goes here too, before the dial's caller goes on in the microtasks after this: a
-      // libp2p listener upgrades only a confirmed connection, and confirmed sooner it sets up
-      // while the dialler does (waiting to ride with the dialler's first data cost about 0.1-0.2
-      // ms per libp2p dial here)
+      // a handler that throws must not leave ACKs, data or a held tail behind
       this.transmit(holdPartial)
       if (holdPartial && this.endpoint.hasHeldPackets) {
         this.scheduleFlush()

@@ -16,7 +16,8 @@ import {
   drainEndpointTransmits,
   scriptedRandomBytes,
   seededRandomBytes,
-  streamBytes
+  streamBytes,
+  transmitBytes
 } from './helpers.ts'
 import type { PacketRepr } from './helpers.ts'
 import type { EndpointConnection, EndpointEvent, EndpointInit, RemoteAddress } from '../../src/engine/endpoint.ts'
@@ -40,6 +41,16 @@ const TEMPL: PacketRepr = {
 
 function syn (connectionId: number, seqNr: number): Uint8Array {
   return encodePacket({ ...TEMPL, connectionId, seqNr })
+}
+
+/** What an endpoint sends, as the bytes on the wire */
+function wire (ep: Endpoint, t: number): Array<{ remote: RemoteAddress, bytes: Uint8Array }> {
+  const out = []
+  let tx
+  while ((tx = ep.pollTransmit(t)) != null) {
+    out.push({ remote: tx.remote, bytes: transmitBytes(tx) })
+  }
+  return out
 }
 
 function utf8 (s: string): Uint8Array {
@@ -362,6 +373,46 @@ describe('Endpoint', () => {
       expect(ep.takeAccepted()?.remote).to.deep.equal(PEER_OTHER_PORT)
       expect(ep.handle(T0, PEER_OTHER_HOST, utf8('not utp'))).to.equal('not-utp')
       expect(ep.takeAccepted()).to.equal(undefined)
+    })
+  })
+
+  describe('takeConnected', () => {
+    it('hands over the dial that a SYN-ACK connected, once, and its ACK ahead of the rest; nothing for other datagrams', () => {
+      const dialler = endpoint({}, false)
+      const listener = endpoint({ randomBytes: seededRandomBytes(8) })
+      const dial = dialler.connect(T0, PEER)
+      const other = dialler.connect(T0, PEER_OTHER_HOST)
+      const [syn] = wire(dialler, T0).filter(d => d.remote.port === PEER.port)
+      expect(listener.handle(T0, PEER_OTHER_PORT, syn.bytes)).to.equal('handled')
+      const [synAck] = wire(listener, T0)
+      expect(dialler.takeConnected()).to.equal(undefined, 'sending a SYN connects nothing')
+
+      expect(dialler.handle(T0 + 1_000, PEER, synAck.bytes)).to.equal('handled')
+      expect(dial.connection.state).to.equal(ConnState.Connected)
+      expect(dialler.takeConnected()).to.equal(dial)
+      expect(dialler.takeConnected()).to.equal(undefined, 'taken once')
+      expect(dialler.takeAccepted()).to.equal(undefined, 'a dial is not accepted')
+      const ahead = dialler.pollTransmitFor(T0 + 1_000, dial)
+      expect(ahead == null ? undefined : ahead.header[0] >> 4).to.equal(PacketType.State, 'the ACK of the SYN-ACK')
+      expect(other.connection.state).to.equal(ConnState.SynSent)
+
+      // the same SYN-ACK again, and a datagram to the connected dial, connect nothing
+      expect(dialler.handle(T0 + 2_000, PEER, synAck.bytes)).to.equal('handled')
+      expect(dialler.takeConnected()).to.equal(undefined)
+      expect(dialler.handle(T0 + 2_000, PEER, utf8('not utp'))).to.equal('not-utp')
+      expect(dialler.takeConnected()).to.equal(undefined)
+    })
+
+    it('forgets a connected dial nobody took at the next datagram', () => {
+      const dialler = endpoint({}, false)
+      const listener = endpoint({ randomBytes: seededRandomBytes(8) })
+      dialler.connect(T0, PEER)
+      const [syn] = wire(dialler, T0)
+      listener.handle(T0, PEER_OTHER_PORT, syn.bytes)
+      const [synAck] = wire(listener, T0)
+      dialler.handle(T0 + 1_000, PEER, synAck.bytes)
+      expect(dialler.handle(T0 + 1_000, PEER_OTHER_HOST, utf8('not utp'))).to.equal('not-utp')
+      expect(dialler.takeConnected()).to.equal(undefined)
     })
   })
 
