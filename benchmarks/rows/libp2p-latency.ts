@@ -78,12 +78,14 @@ export async function connect (options: BenchOptions): Promise<Line[]> {
     return [...transports.map(t => failed(key(t), label(t), 'ms', String(err?.message ?? err))), ...skipped]
   }
   const lines = transports.map(t => {
-    const { ms, transportMs, warmupMs } = client.result.byTransport[t] as { ms: number[], transportMs: number[], warmupMs: number[] }
+    const { ms, transportMs, warmupMs, afterOtherMs } = client.result.byTransport[t] as { ms: number[], transportMs: number[], warmupMs: number[], afterOtherMs: number[] }
     // where the time goes: the transport's connection; the rest is the dial queue's bookkeeping
     // and the upgrade (Noise, Yamux)
     const counted = transportMs.length === ms.length ? '' : ` (${transportMs.length} dials)`
     const split = transportMs.length > 0 ? `, transport connection ${median(transportMs).toFixed(2)} ms of it${counted}` : ''
-    const note = `median of ${ms.length} dials after ${warmupNote(warmupMs, 'ms', 2)}, interleaved with ${transports.filter(o => o !== t).join(' and ')}, p90 ${p90(ms).toFixed(2)} ms${split}`
+    const others = transports.filter(o => o !== t).join(' and ')
+    const afterOther = afterOtherMs.length === 0 ? '' : `; dials right after one of ${others}, not counted: median ${median(afterOtherMs).toFixed(2)} ms of ${afterOtherMs.length}`
+    const note = `median of ${ms.length} dials after ${warmupNote(warmupMs, 'ms', 2)}, taking turns with ${others}, p90 ${p90(ms).toFixed(2)} ms${split}${afterOther}`
     return measured(key(t), label(t), 'ms', ms, [note, client.extra].filter(s => s !== '').join(', '))
   })
   return [...lines, ...skipped]

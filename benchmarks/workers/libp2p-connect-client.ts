@@ -1,16 +1,20 @@
 /**
  * connect row, dialling side: one node with every transport the row measures dials the server
- * (which listens on all of them) again and again, one dial per transport in each round, timing
- * `dial()` from the call until libp2p hands over the open connection (transport handshake,
- * Noise, Yamux), then closing it before the next. Interleaved dials share the process's state
- * and the machine's moment, so the row's ratios do not carry the drift between runs made one after
- * another. The rounds take the transports in each possible order in turn, so that each follows
- * each other equally often: a dial is slower right after a QUIC connection closed (its threads are
- * still busy), and a simple rotation put uTP there two times in three. The
- * first `warmup` rounds are not timed with the others: their times are reported apart, as
+ * (which listens on all of them) again and again, timing `dial()` from the call until libp2p
+ * hands over the open connection (transport handshake, Noise, Yamux), then closing it before the
+ * next. Reports `result` {byTransport: {[transport]: {ms, transportMs, warmupMs, afterOtherMs}},
+ * closeErrors, closeError}.
+ *
+ * The transports take turns in blocks of {@link BLOCK} dials, the blocks of a round in one of the
+ * transports' possible orders, each order in turn. Turns share the processes and the machine's
+ * moment, so the ratios do not carry the drift between rows run one after another. Only the dials
+ * that follow a dial of the same transport are timed with the others, as in a node that dials over
+ * one transport: the first of each block follows another transport's dial and is reported apart,
+ * as `afterOtherMs`. Here a dial right after a dial of another transport was up to 0.5 ms slower
+ * or 0.2 ms faster than after one of its own (over uTP after TCP slower, over TCP after uTP
+ * faster): what one transport's teardown leaves running, and what it leaves cold in the caches,
+ * lands on the next dial. The first `warmup` dials of each transport are reported apart too, as
  * `warmupMs`. A failed close does not stop the row (it is not what is timed); it is counted.
- * Reports `result` {byTransport: {[transport]: {ms, transportMs, warmupMs}}, closeErrors,
- * closeError}.
  *
  * `transportMs` splits each dial where libp2p's own progress events allow, the same way for every
  * transport that libp2p upgrades: from libp2p picking the transport to the upgrade starting to
@@ -26,6 +30,9 @@ import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProgressEvent } from 'progress-events'
 
+/** dials of one transport in a row: the first follows another transport's, the others its own */
+const BLOCK = 3
+
 interface Args {
   transports: Libp2pTransport[]
   addrs: string[]
@@ -37,6 +44,7 @@ interface Timings {
   ms: number[]
   transportMs: number[]
   warmupMs: number[]
+  afterOtherMs: number[]
 }
 
 runWorker(async () => {
@@ -45,39 +53,44 @@ runWorker(async () => {
   const targets = new Map<Libp2pTransport, Multiaddr>(transports.map(t => [t, multiaddr(addressFor(addrs, t))]))
   const byTransport: Record<string, Timings> = {}
   for (const transport of transports) {
-    byTransport[transport] = { ms: [], transportMs: [], warmupMs: [] }
+    byTransport[transport] = { ms: [], transportMs: [], warmupMs: [], afterOtherMs: [] }
   }
   let closeErrors = 0
   let closeError = ''
   const orders = permutations(transports)
-  for (let round = 0; round < warmup + dials; round++) {
+  const done = (): boolean => transports.every(t => byTransport[t].ms.length >= dials)
+  for (let round = 0; !done(); round++) {
     for (const transport of orders[round % orders.length]) {
       const timings = byTransport[transport]
-      let selected = 0
-      let encrypting = 0
-      const onProgress = (event: ProgressEvent): void => {
-        if (event.type === 'transport-manager:selected-transport') {
-          selected = performance.now()
-        } else if (event.type === 'upgrader:encrypt-outbound-connection') {
-          encrypting = performance.now()
+      for (let i = 0; i < BLOCK; i++) {
+        let selected = 0
+        let encrypting = 0
+        const onProgress = (event: ProgressEvent): void => {
+          if (event.type === 'transport-manager:selected-transport') {
+            selected = performance.now()
+          } else if (event.type === 'upgrader:encrypt-outbound-connection') {
+            encrypting = performance.now()
+          }
         }
-      }
-      const start = performance.now()
-      const connection = await node.dial(targets.get(transport)!, { onProgress })
-      const elapsed = performance.now() - start
-      if (round >= warmup) {
-        timings.ms.push(elapsed)
-        if (selected > 0 && encrypting > selected) {
-          timings.transportMs.push(encrypting - selected)
+        const start = performance.now()
+        const connection = await node.dial(targets.get(transport)!, { onProgress })
+        const elapsed = performance.now() - start
+        if (timings.warmupMs.length < warmup) {
+          timings.warmupMs.push(elapsed)
+        } else if (i === 0 && transports.length > 1) {
+          timings.afterOtherMs.push(elapsed)
+        } else if (timings.ms.length < dials) {
+          timings.ms.push(elapsed)
+          if (selected > 0 && encrypting > selected) {
+            timings.transportMs.push(encrypting - selected)
+          }
         }
-      } else {
-        timings.warmupMs.push(elapsed)
-      }
-      try {
-        await connection.close()
-      } catch (err: any) {
-        closeErrors++
-        closeError = `${transport}: ${String(err?.message ?? err)}`
+        try {
+          await connection.close()
+        } catch (err: any) {
+          closeErrors++
+          closeError = `${transport}: ${String(err?.message ?? err)}`
+        }
       }
     }
   }
