@@ -27,6 +27,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { addressFor, createBenchNode } from '../lib/libp2p-node.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
+import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProgressEvent } from 'progress-events'
 
@@ -57,46 +58,60 @@ runWorker(async () => {
   }
   let closeErrors = 0
   let closeError = ''
-  const orders = permutations(transports)
-  const done = (): boolean => transports.every(t => byTransport[t].ms.length >= dials)
-  for (let round = 0; !done(); round++) {
-    for (const transport of orders[round % orders.length]) {
-      const timings = byTransport[transport]
-      for (let i = 0; i < BLOCK; i++) {
-        let selected = 0
-        let encrypting = 0
-        const onProgress = (event: ProgressEvent): void => {
-          if (event.type === 'transport-manager:selected-transport') {
-            selected = performance.now()
-          } else if (event.type === 'upgrader:encrypt-outbound-connection') {
-            encrypting = performance.now()
-          }
-        }
-        const start = performance.now()
-        const connection = await node.dial(targets.get(transport)!, { onProgress })
-        const elapsed = performance.now() - start
-        if (timings.warmupMs.length < warmup) {
-          timings.warmupMs.push(elapsed)
-        } else if (i === 0 && transports.length > 1) {
-          timings.afterOtherMs.push(elapsed)
-        } else if (timings.ms.length < dials) {
-          timings.ms.push(elapsed)
-          if (selected > 0 && encrypting > selected) {
-            timings.transportMs.push(encrypting - selected)
-          }
-        }
-        try {
-          await connection.close()
-        } catch (err: any) {
-          closeErrors++
-          closeError = `${transport}: ${String(err?.message ?? err)}`
-        }
+  for (const { transport, first } of turns(transports)) {
+    const timings = byTransport[transport]
+    if (transports.every(t => byTransport[t].ms.length >= dials)) {
+      break
+    }
+    const { connection, elapsed, transportMs } = await timedDial(node, targets.get(transport)!)
+    if (timings.warmupMs.length < warmup) {
+      timings.warmupMs.push(elapsed)
+    } else if (first && transports.length > 1) {
+      timings.afterOtherMs.push(elapsed)
+    } else if (timings.ms.length < dials) {
+      timings.ms.push(elapsed)
+      if (transportMs != null) {
+        timings.transportMs.push(transportMs)
       }
+    }
+    try {
+      await connection.close()
+    } catch (err: any) {
+      closeErrors++
+      closeError = `${transport}: ${String(err?.message ?? err)}`
     }
   }
   report({ type: 'result', byTransport, closeErrors, closeError })
   await node.stop()
 })
+
+/** Blocks of {@link BLOCK} dials per transport, the blocks of each round in the next possible order */
+function * turns (transports: Libp2pTransport[]): Generator<{ transport: Libp2pTransport, first: boolean }> {
+  const orders = permutations(transports)
+  for (let round = 0; ; round++) {
+    for (const transport of orders[round % orders.length]) {
+      for (let i = 0; i < BLOCK; i++) {
+        yield { transport, first: i === 0 }
+      }
+    }
+  }
+}
+
+async function timedDial (node: Libp2p, target: Multiaddr): Promise<{ connection: Connection, elapsed: number, transportMs?: number }> {
+  let selected = 0
+  let encrypting = 0
+  const onProgress = (event: ProgressEvent): void => {
+    if (event.type === 'transport-manager:selected-transport') {
+      selected = performance.now()
+    } else if (event.type === 'upgrader:encrypt-outbound-connection') {
+      encrypting = performance.now()
+    }
+  }
+  const start = performance.now()
+  const connection = await node.dial(target, { onProgress })
+  const elapsed = performance.now() - start
+  return { connection, elapsed, transportMs: selected > 0 && encrypting > selected ? encrypting - selected : undefined }
+}
 
 function permutations<T> (items: T[]): T[][] {
   if (items.length <= 1) {
