@@ -314,9 +314,7 @@ export class Endpoint {
       this.held.clear()
     }
     for (const entry of this.dirty) {
-      if (entry.connection.wantsPathMtuCap) {
-        entry.connection.setPathMtuCap(this.pathMtuCap?.(entry.remote))
-      }
+      this.answerPathMtuCap(entry)
       const t = entry.connection.pollTransmit(now, holdPartial)
       if (t != null) {
         return { remote: entry.remote, header: t.header, payload: t.payload }
@@ -338,8 +336,15 @@ export class Endpoint {
    */
   pollTransmitFor (now: Instant, entry: EndpointConnection, holdPartial = false): EndpointTransmit | undefined {
     this.lastNow = now
+    this.answerPathMtuCap(entry)
     const t = entry.connection.pollTransmit(now, holdPartial)
     return t == null ? undefined : { remote: entry.remote, header: t.header, payload: t.payload }
+  }
+
+  private answerPathMtuCap (entry: EndpointConnection): void {
+    if (entry.connection.wantsPathMtuCap) {
+      entry.connection.setPathMtuCap(this.pathMtuCap?.(entry.remote))
+    }
   }
 
   /**

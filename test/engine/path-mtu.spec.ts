@@ -14,6 +14,7 @@ import { expect } from 'aegir/chai'
 import { resolveConnectionConfig } from '../../src/engine/config.ts'
 import { FixedWindow } from '../../src/engine/congestion/fixed.ts'
 import { Connection, ConnState, maxPayloadFor } from '../../src/engine/connection.ts'
+import { Endpoint } from '../../src/engine/endpoint.ts'
 import { InvalidPacketError } from '../../src/engine/errors.ts'
 import {
   Extension,
@@ -45,7 +46,7 @@ import {
 } from './helpers.ts'
 import type { PacketRepr, Side } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
-import type { RemoteAddress } from '../../src/engine/endpoint.ts'
+import type { EndpointConnection, RemoteAddress } from '../../src/engine/endpoint.ts'
 import type { HeaderFields, Packet, PathMtuExtension } from '../../src/engine/packet.ts'
 import type { Duration, Instant } from '../../src/engine/time.ts'
 
@@ -706,6 +707,43 @@ describe('path MTU probing between two connections', function () {
     expect(b.entry?.connection.packetSize).to.equal(4000)
     expect(a.entry?.connection.stats.mtuProbes).to.equal(3)
     expect(b.entry?.connection.stats.mtuProbes).to.equal(2)
+  })
+
+  it('answers a connection that wants the cap in pollTransmitFor too, not only in pollTransmit', () => {
+    const asked: RemoteAddress[] = []
+    const pathMtuCap = (remote: RemoteAddress): number => {
+      asked.push(remote)
+      return 9000
+    }
+    const dialler = new Endpoint({ randomBytes: seededRandomBytes(79), pathMtuCap })
+    const listener = new Endpoint({ randomBytes: seededRandomBytes(80) })
+    listener.listening = true
+    const entry = dialler.connect(0, ADDR_B)
+    entry.connection.write(0, streamBytes(185, MiB))
+    const sizes: number[] = []
+    const accepted: EndpointConnection[] = []
+    // the dialler sends through pollTransmitFor alone; the listener answers every datagram
+    for (let round = 0, now = 0; round < 200 && !sizes.some(n => n > BASE); round++, now += 1_000) {
+      let t
+      while ((t = dialler.pollTransmitFor(now, entry)) != null) {
+        sizes.push(t.header.byteLength + t.payload.byteLength)
+        listener.handle(now, ADDR_A, transmitBytes(t))
+      }
+      while ((t = listener.pollTransmit(now)) != null) {
+        dialler.handle(now, ADDR_B, transmitBytes(t))
+      }
+      let ev
+      while ((ev = listener.pollEvent()) != null) {
+        if (ev.type === 'incoming') {
+          accepted.push(ev.connection)
+        }
+      }
+      for (const conn of accepted) {
+        while (conn.connection.read(now) != null) {}
+      }
+    }
+    expect(asked).to.deep.equal([ADDR_B])
+    expect(Math.max(...sizes)).to.be.above(BASE)
   })
 
   it('does not probe through an Endpoint without pathMtuCap', () => {
