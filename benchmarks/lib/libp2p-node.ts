@@ -1,8 +1,8 @@
 /**
  * The libp2p nodes of the libp2p rows: one transport (our uTP, `@libp2p/tcp` or
  * `@chainsafe/libp2p-quic`; the connect row's nodes have all of them), Noise, Yamux and nothing
- * else (no identify, no ping), listening on 127.0.0.1, with the connection manager's per-host rate limits lifted so that the connect row's
- * rapid dials are never refused. QUIC brings its own TLS 1.3 and streams: libp2p does not use
+ * else (no identify, no ping), listening on 127.0.0.1, with the connection manager's per-host
+ * rate limits lifted so that the connect row's rapid dials are never refused. QUIC brings its own TLS 1.3 and streams: libp2p does not use
  * Noise or Yamux on its connections.
  */
 

@@ -2,16 +2,16 @@
  * connect row, dialling side: one node with every transport the row measures dials the server
  * (which listens on all of them) again and again, timing `dial()` from the call until libp2p
  * hands over the open connection (transport handshake, Noise, Yamux), then closing it before the
- * next. Reports `result` {byTransport: {[transport]: {ms, transportMs, warmupMs, afterOtherMs}},
- * closeErrors, closeError}.
+ * next. Reports `result` {byTransport: {[transport]: {ms, transportMs, warmupMs, afterOtherMs,
+ * closeErrors, closeError}}}.
  *
  * The transports take turns in blocks of {@link BLOCK} dials, the blocks of a round in one of the
  * transports' possible orders, each order in turn. Turns share the processes and the machine's
  * moment, so the ratios do not carry the drift between rows run one after another. Only the dials
  * that follow a dial of the same transport are timed with the others, as in a node that dials over
- * one transport: the first of each block follows another transport's dial and is reported apart,
- * as `afterOtherMs`. Here a dial right after a dial of another transport was up to 0.5 ms slower
- * or 0.2 ms faster than after one of its own (over uTP after TCP slower, over TCP after uTP
+ * one transport: a dial that follows another transport's (the first of most blocks) is reported
+ * apart, as `afterOtherMs`. Here a dial right after a dial of another transport was up to 0.5 ms
+ * slower or 0.2 ms faster than after one of its own (over uTP after TCP slower, over TCP after uTP
  * faster): what one transport's teardown leaves running, and what it leaves cold in the caches,
  * lands on the next dial. The first `warmup` dials of each transport are reported apart too, as
  * `warmupMs`. A failed close does not stop the row (it is not what is timed); it is counted.
@@ -31,7 +31,7 @@ import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProgressEvent } from 'progress-events'
 
-/** dials of one transport in a row: the first follows another transport's, the others its own */
+/** dials of one transport in a row: the first mostly follows another transport's, the others its own */
 const BLOCK = 3
 
 interface Args {
@@ -46,6 +46,8 @@ interface Timings {
   transportMs: number[]
   warmupMs: number[]
   afterOtherMs: number[]
+  closeErrors: number
+  closeError: string
 }
 
 runWorker(async () => {
@@ -54,19 +56,20 @@ runWorker(async () => {
   const targets = new Map<Libp2pTransport, Multiaddr>(transports.map(t => [t, multiaddr(addressFor(addrs, t))]))
   const byTransport: Record<string, Timings> = {}
   for (const transport of transports) {
-    byTransport[transport] = { ms: [], transportMs: [], warmupMs: [], afterOtherMs: [] }
+    byTransport[transport] = { ms: [], transportMs: [], warmupMs: [], afterOtherMs: [], closeErrors: 0, closeError: '' }
   }
-  let closeErrors = 0
-  let closeError = ''
-  for (const { transport, first } of turns(transports)) {
+  let previous: Libp2pTransport | undefined
+  for (const transport of turns(transports)) {
     const timings = byTransport[transport]
     if (transports.every(t => byTransport[t].ms.length >= dials)) {
       break
     }
+    const afterOther = previous != null && previous !== transport
+    previous = transport
     const { connection, elapsed, transportMs } = await timedDial(node, targets.get(transport)!)
     if (timings.warmupMs.length < warmup) {
       timings.warmupMs.push(elapsed)
-    } else if (first && transports.length > 1) {
+    } else if (afterOther) {
       timings.afterOtherMs.push(elapsed)
     } else if (timings.ms.length < dials) {
       timings.ms.push(elapsed)
@@ -77,21 +80,24 @@ runWorker(async () => {
     try {
       await connection.close()
     } catch (err: any) {
-      closeErrors++
-      closeError = `${transport}: ${String(err?.message ?? err)}`
+      timings.closeErrors++
+      timings.closeError = String(err?.message ?? err)
     }
   }
-  report({ type: 'result', byTransport, closeErrors, closeError })
+  report({ type: 'result', byTransport })
   await node.stop()
 })
 
-/** Blocks of {@link BLOCK} dials per transport, the blocks of each round in the next possible order */
-function * turns (transports: Libp2pTransport[]): Generator<{ transport: Libp2pTransport, first: boolean }> {
+/**
+ * Blocks of {@link BLOCK} dials per transport, the blocks of each round in the next possible order
+ * (where one round ends with the transport the next begins with, that block is twice as long)
+ */
+function * turns (transports: Libp2pTransport[]): Generator<Libp2pTransport> {
   const orders = permutations(transports)
   for (let round = 0; ; round++) {
     for (const transport of orders[round % orders.length]) {
       for (let i = 0; i < BLOCK; i++) {
-        yield { transport, first: i === 0 }
+        yield transport
       }
     }
   }

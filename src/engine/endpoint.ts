@@ -269,7 +269,9 @@ export class Endpoint {
     }
     const before = entry.connection.state
     entry.connection.handlePacket(now, packet)
-    if (before === ConnState.SynSent && entry.connection.state === ConnState.Connected) {
+    const after = entry.connection.state
+    // FinSent: a dial whose application ended its side before the SYN-ACK came
+    if (before === ConnState.SynSent && (after === ConnState.Connected || after === ConnState.FinSent)) {
       this.connected = entry
     }
     this.touch(entry)
@@ -329,8 +331,9 @@ export class Endpoint {
   }
 
   /**
-   * The next datagram of `entry` alone, ahead of the other connections' (a dial's SYN, which the
-   * whole dial waits for; a message the application just handed over). The connection stays
+   * The next datagram of `entry` alone, ahead of the other connections' (a dial's SYN, the SYN-ACK
+   * and the ACK of it, which the whole dial waits for; a message the application just handed
+   * over). The connection stays
    * marked: a later {@link pollTransmit} still visits it, and keeps track of a tail that
    * `holdPartial` held back.
    */

@@ -492,10 +492,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     }
     // the SYN-ACK, and the ACK of a SYN-ACK, go now, not after the rest of this poll phase's
     // datagrams and the delivery of the connection to the application: the whole dial waits for
-    // them. The ACK goes on its own, before the dial's caller goes on: a libp2p listener upgrades
-    // only a confirmed connection, and confirmed sooner it sets up while the dialler does (waiting
-    // to ride with the dialler's first data cost about 0.1-0.2 ms per libp2p dial here; sent at
-    // the flush after this datagram instead of here, about 0.035 ms)
+    // them. The ACK does not wait for the dial's caller to write: a libp2p listener upgrades only
+    // a confirmed connection, and confirmed sooner it sets up while the dialler does (waiting to
+    // ride with the dialler's first data cost about 0.1-0.2 ms per libp2p dial here; sending it
+    // here rather than at the flush after the poll phase saves about 0.035 ms more)
     const answered = this.endpoint.takeAccepted() ?? this.endpoint.takeConnected()
     if (answered != null) {
       this.sendNow(answered)

@@ -382,7 +382,7 @@ describe('Endpoint', () => {
       const listener = endpoint({ randomBytes: seededRandomBytes(8) })
       const dial = dialler.connect(T0, PEER)
       const other = dialler.connect(T0, PEER_OTHER_HOST)
-      const [syn] = wire(dialler, T0).filter(d => d.remote.port === PEER.port)
+      const [syn] = wire(dialler, T0).filter(d => d.remote.address === PEER.address)
       expect(listener.handle(T0, PEER_OTHER_PORT, syn.bytes)).to.equal('handled')
       const [synAck] = wire(listener, T0)
       expect(dialler.takeConnected()).to.equal(undefined, 'sending a SYN connects nothing')
@@ -401,6 +401,57 @@ describe('Endpoint', () => {
       expect(dialler.takeConnected()).to.equal(undefined)
       expect(dialler.handle(T0 + 2_000, PEER, utf8('not utp'))).to.equal('not-utp')
       expect(dialler.takeConnected()).to.equal(undefined)
+    })
+
+    it('hands over a dial whose application ended its side before the SYN-ACK came', () => {
+      const dialler = endpoint({}, false)
+      const listener = endpoint({ randomBytes: seededRandomBytes(8) })
+      const dial = dialler.connect(T0, PEER)
+      const [syn] = wire(dialler, T0)
+      dial.connection.end(T0)
+      listener.handle(T0, PEER_OTHER_PORT, syn.bytes)
+      const [synAck] = wire(listener, T0)
+      dialler.handle(T0 + 1_000, PEER, synAck.bytes)
+      expect(dial.connection.state).to.equal(ConnState.FinSent)
+      expect(dialler.takeConnected()).to.equal(dial)
+    })
+
+    it('hands over nothing for a reset dial', () => {
+      const dialler = endpoint({}, false)
+      const closed = endpoint({ randomBytes: seededRandomBytes(8) }, false)
+      const dial = dialler.connect(T0, PEER)
+      const [syn] = wire(dialler, T0)
+      expect(closed.handle(T0, PEER_OTHER_PORT, syn.bytes)).to.not.equal('not-utp')
+      const [reset] = wire(closed, T0)
+      expect(reset.bytes[0] >> 4).to.equal(PacketType.Reset)
+      dialler.handle(T0 + 1_000, PEER, reset.bytes)
+      expect(dial.connection.state).to.equal(ConnState.Closed)
+      expect(dialler.takeConnected()).to.equal(undefined)
+    })
+
+    it('hands over the dial whose SYN won a crossing, when the SYN-ACK of the merged side comes', () => {
+      const a = endpoint({ randomBytes: seededRandomBytes(11) })
+      const b = endpoint({ randomBytes: seededRandomBytes(12) })
+      const dials = [a.connect(T0, PEER), b.connect(T0, PEER_OTHER_PORT)]
+      const connected: EndpointConnection[] = []
+      const accepted: EndpointConnection[] = []
+      // a is at PEER_OTHER_PORT as b sees it, b at PEER as a sees it
+      for (let round = 0, now = T0; round < 4; round++, now += 1_000) {
+        for (const d of wire(a, now)) {
+          b.handle(now, PEER_OTHER_PORT, d.bytes)
+          connected.push(...[b.takeConnected()].filter(e => e != null))
+          accepted.push(...[b.takeAccepted()].filter(e => e != null))
+        }
+        for (const d of wire(b, now)) {
+          a.handle(now, PEER, d.bytes)
+          connected.push(...[a.takeConnected()].filter(e => e != null))
+          accepted.push(...[a.takeAccepted()].filter(e => e != null))
+        }
+      }
+      expect(accepted).to.have.length(1, 'the side whose SYN lost merged into the peer\'s dial')
+      expect(connected).to.have.length(1, 'the winner\'s dial connected once')
+      expect(dials).to.include(connected[0])
+      expect(connected[0].connection.state).to.equal(ConnState.Connected)
     })
 
     it('forgets a connected dial nobody took at the next datagram', () => {

@@ -1,7 +1,8 @@
 /**
  * The handshake's two answers leave when they help the dial most. The SYN-ACK leaves as the SYN
  * is read, before the connection is delivered to the application's 'connection' handler. The ACK
- * of the SYN-ACK leaves before the dial resolves, without waiting for the caller's first data: it
+ * of the SYN-ACK leaves as the SYN-ACK is read, before the dial resolves, without waiting for the
+ * caller's first data: it
  * confirms the accepting side, which a libp2p listener waits for before it upgrades, so that the
  * listener sets up while the dialler does. With path MTU probing on, that ACK is the announcement.
  */
@@ -57,6 +58,27 @@ describe('UtpSocket handshake answers', function () {
     y.on('data', (chunk: Buffer) => { received.push(chunk) })
     expect(await waitFor(() => Buffer.concat(received).toString() === 'hello', 5_000)).to.equal(true)
     expect(x.stats.acksSent).to.equal(1, 'the data needs no ACK of its own')
+  })
+
+  it('sends the ACK of the SYN-ACK as it reads the SYN-ACK, not at the flush after the poll phase', async () => {
+    const { a, b } = await sockets2()
+    const dgram = (a as any).dgram
+    let sent = 0
+    const send = dgram.send
+    dgram.send = function (...args: unknown[]) {
+      sent++
+      return send.apply(this, args)
+    }
+    // appended after the socket's own listener: runs right after it has handled the same datagram
+    let sentOnSynAck: number | undefined
+    dgram.on('message', (_msg: Buffer, rinfo: { port: number }) => {
+      if (sentOnSynAck == null && rinfo.port === b.address().port) {
+        sentOnSynAck = sent
+      }
+    })
+    const x = await a.connect(b.address().port, '127.0.0.1')
+    expect(sentOnSynAck).to.equal(2, 'the SYN, and the ACK before the next datagram or the flush')
+    expect(x.stats.acksSent).to.equal(1)
   })
 
   it('with path MTU probing on, acknowledges the SYN-ACK with the announcement, ahead of the first data', async () => {
