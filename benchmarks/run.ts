@@ -77,9 +77,7 @@ await step('libp2p-quic', async () => libp2pBulk('quic', options), transferLine,
 const utpLoopback = await step('utp-raw-loopback', async () => utpRaw(options, true), transferLine, 'MB/s')
 const p2pUtpLoopback = await step('libp2p-utp-loopback', async () => libp2pBulk('utp', options, true), transferLine, 'MB/s')
 await step('connect', async () => connect(options), l => l, 'ms')
-for (const transport of ['utp', 'tcp', 'quic'] as const) {
-  await step('rtt', async () => rtt(transport, options), l => [l], 'us')
-}
+await step('rtt', async () => rtt(options), l => l, 'us')
 await step('many', async () => many(options), l => l, 'KiB')
 await step('cpu', async () => cpu([
   { key: 'utp-raw', label: 'utp raw', outcome: utp, reference: { label: 'libutp raw', outcome: libutp } },

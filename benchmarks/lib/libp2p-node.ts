@@ -58,3 +58,11 @@ export function addressFor (addrs: string[], transport: Libp2pTransport): string
   }
   return addr
 }
+
+/** Every order of `items` */
+export function permutations<T> (items: T[]): T[][] {
+  if (items.length <= 1) {
+    return [items]
+  }
+  return items.flatMap((first, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map(rest => [first, ...rest]))
+}

@@ -25,7 +25,7 @@
 
 import { multiaddr } from '@multiformats/multiaddr'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
-import { addressFor, createBenchNode } from '../lib/libp2p-node.ts'
+import { addressFor, createBenchNode, permutations } from '../lib/libp2p-node.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -117,11 +117,4 @@ async function timedDial (node: Libp2p, target: Multiaddr): Promise<{ connection
   const connection = await node.dial(target, { onProgress })
   const elapsed = performance.now() - start
   return { connection, elapsed, transportMs: selected > 0 && encrypting > selected ? encrypting - selected : undefined }
-}
-
-function permutations<T> (items: T[]): T[][] {
-  if (items.length <= 1) {
-    return [items]
-  }
-  return items.flatMap((first, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map(rest => [first, ...rest]))
 }
