@@ -13,6 +13,7 @@ import { Worker, stopAll } from '../lib/worker.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Line } from '../lib/line.ts'
 import type { BenchOptions } from '../lib/options.ts'
+import type { ConnectTimings } from '../workers/libp2p-connect-client.ts'
 
 const TRANSPORTS: Libp2pTransport[] = ['utp', 'tcp', 'quic']
 
@@ -68,15 +69,6 @@ async function runClient (transports: Libp2pTransport[], client: string, args: o
 function p90 (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length * 0.9)]
-}
-
-interface ConnectTimings {
-  ms: number[]
-  transportMs: number[]
-  warmupMs: number[]
-  afterOtherMs: number[]
-  closeErrors: number
-  closeError: string
 }
 
 export async function connect (options: BenchOptions): Promise<Line[]> {

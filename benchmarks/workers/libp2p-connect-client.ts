@@ -41,7 +41,8 @@ interface Args {
   warmup: number
 }
 
-interface Timings {
+/** One transport's part of the `result` report */
+export interface ConnectTimings {
   ms: number[]
   transportMs: number[]
   warmupMs: number[]
@@ -54,7 +55,7 @@ runWorker(async () => {
   const { transports, addrs, dials, warmup } = workerArgs<Args>()
   const node = await createBenchNode(transports)
   const targets = new Map<Libp2pTransport, Multiaddr>(transports.map(t => [t, multiaddr(addressFor(addrs, t))]))
-  const byTransport: Record<string, Timings> = {}
+  const byTransport: Record<string, ConnectTimings> = {}
   for (const transport of transports) {
     byTransport[transport] = { ms: [], transportMs: [], warmupMs: [], afterOtherMs: [], closeErrors: 0, closeError: '' }
   }
