@@ -333,9 +333,8 @@ export class Endpoint {
   /**
    * The next datagram of `entry` alone, ahead of the other connections' (a dial's SYN, the SYN-ACK
    * and the ACK of it, which the whole dial waits for; a message the application just handed
-   * over). The connection stays
-   * marked: a later {@link pollTransmit} still visits it, and keeps track of a tail that
-   * `holdPartial` held back.
+   * over). The connection stays marked: a later {@link pollTransmit} still visits it, and keeps
+   * track of a tail that `holdPartial` held back.
    */
   pollTransmitFor (now: Instant, entry: EndpointConnection, holdPartial = false): EndpointTransmit | undefined {
     this.lastNow = now
