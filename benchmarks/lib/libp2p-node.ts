@@ -59,8 +59,24 @@ export function addressFor (addrs: string[], transport: Libp2pTransport): string
   return addr
 }
 
+/**
+ * The turns of the connect and rtt rows, without end: blocks of `block` turns per transport, the
+ * blocks of each round in the next of the transports' possible orders (where one round ends with
+ * the transport the next begins with, that block is twice as long)
+ */
+export function * turns (transports: Libp2pTransport[], block: number): Generator<Libp2pTransport> {
+  const orders = permutations(transports)
+  for (let round = 0; ; round++) {
+    for (const transport of orders[round % orders.length]) {
+      for (let i = 0; i < block; i++) {
+        yield transport
+      }
+    }
+  }
+}
+
 /** Every order of `items` */
-export function permutations<T> (items: T[]): T[][] {
+function permutations<T> (items: T[]): T[][] {
   if (items.length <= 1) {
     return [items]
   }

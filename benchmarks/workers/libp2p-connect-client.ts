@@ -25,7 +25,7 @@
 
 import { multiaddr } from '@multiformats/multiaddr'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
-import { addressFor, createBenchNode, permutations } from '../lib/libp2p-node.ts'
+import { addressFor, createBenchNode, turns } from '../lib/libp2p-node.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -60,7 +60,7 @@ runWorker(async () => {
     byTransport[transport] = { ms: [], transportMs: [], warmupMs: [], afterOtherMs: [], closeErrors: 0, closeError: '' }
   }
   let previous: Libp2pTransport | undefined
-  for (const transport of turns(transports)) {
+  for (const transport of turns(transports, BLOCK)) {
     const timings = byTransport[transport]
     if (transports.every(t => byTransport[t].ms.length >= dials)) {
       break
@@ -88,21 +88,6 @@ runWorker(async () => {
   report({ type: 'result', byTransport })
   await node.stop()
 })
-
-/**
- * Blocks of {@link BLOCK} dials per transport, the blocks of each round in the next possible order
- * (where one round ends with the transport the next begins with, that block is twice as long)
- */
-function * turns (transports: Libp2pTransport[]): Generator<Libp2pTransport> {
-  const orders = permutations(transports)
-  for (let round = 0; ; round++) {
-    for (const transport of orders[round % orders.length]) {
-      for (let i = 0; i < BLOCK; i++) {
-        yield transport
-      }
-    }
-  }
-}
 
 async function timedDial (node: Libp2p, target: Multiaddr): Promise<{ connection: Connection, elapsed: number, transportMs?: number }> {
   let selected = 0

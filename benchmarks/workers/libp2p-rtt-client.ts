@@ -12,7 +12,7 @@
 
 import { multiaddr } from '@multiformats/multiaddr'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
-import { ECHO_PROTOCOL, addressFor, createBenchNode, permutations } from '../lib/libp2p-node.ts'
+import { ECHO_PROTOCOL, addressFor, createBenchNode, turns } from '../lib/libp2p-node.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Stream } from '@libp2p/interface'
 
@@ -43,24 +43,25 @@ runWorker(async () => {
     echoes.set(transport, { stream, replies: stream[Symbol.asyncIterator](), us: [], warmupUs: [] })
   }
   const ping = new Uint8Array([42])
-  const orders = permutations(transports)
-  for (let round = 0; [...echoes.values()].some(e => e.us.length < pings); round++) {
-    for (const transport of orders[round % orders.length]) {
-      const echo = echoes.get(transport)!
-      for (let i = 0; i < BLOCK && echo.us.length < pings; i++) {
-        const start = performance.now()
-        echo.stream.send(ping)
-        const reply = await echo.replies.next()
-        const elapsed = (performance.now() - start) * 1000
-        if (reply.done === true) {
-          throw new Error(`the ${transport} echo stream ended`)
-        }
-        if (echo.warmupUs.length < warmup) {
-          echo.warmupUs.push(elapsed)
-        } else {
-          echo.us.push(elapsed)
-        }
-      }
+  for (const transport of turns(transports, BLOCK)) {
+    if ([...echoes.values()].every(e => e.us.length >= pings)) {
+      break
+    }
+    const echo = echoes.get(transport)!
+    if (echo.us.length >= pings) {
+      continue
+    }
+    const start = performance.now()
+    echo.stream.send(ping)
+    const reply = await echo.replies.next()
+    const elapsed = (performance.now() - start) * 1000
+    if (reply.done === true) {
+      throw new Error(`the ${transport} echo stream ended`)
+    }
+    if (echo.warmupUs.length < warmup) {
+      echo.warmupUs.push(elapsed)
+    } else {
+      echo.us.push(elapsed)
     }
   }
   const byTransport: Record<string, { us: number[], warmupUs: number[] }> = {}
