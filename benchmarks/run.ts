@@ -1,16 +1,21 @@
 /**
- * `npm run bench [-- --quick] [-- --only=row,row]`: runs every row of the benchmark suite (each
- * measured side in its own process), prints the results and the issue's target ratios as tables
- * and writes them to benchmarks/results/<timestamp>.json. A row that cannot run prints
- * "failed: <reason>" and the others go on. See README.md beside this file.
+ * `npm run bench [-- --quick] [-- --only=row,row] [-- --cpu-prof]`: runs every row of the
+ * benchmark suite (each measured side in its own process), prints the results and the issue's
+ * target ratios as tables and writes them to benchmarks/results/<timestamp>.json. A row that
+ * cannot run prints "failed: <reason>" and the others go on. With `--cpu-prof`, every Node worker
+ * writes a CPU profile under benchmarks/results/profiles-<timestamp>/ and a table says where each
+ * one's main thread spent its time. See README.md beside this file.
  */
 
+import { fileURLToPath } from 'node:url'
+import { summarizeProfiles } from './lib/cpu-profile.ts'
 import { failed } from './lib/line.ts'
 import { describeMachine, machineInfo } from './lib/machine.ts'
 import { parseOptions } from './lib/options.ts'
 import { writeResults } from './lib/results.ts'
-import { linesTable, targetsTable } from './lib/table.ts'
+import { linesTable, profilesTable, targetsTable } from './lib/table.ts'
 import { evaluateTargets } from './lib/targets.ts'
+import { profiling } from './lib/worker.ts'
 import { cpu } from './rows/cpu.ts'
 import { libp2pBulk, libp2pTcpCutReads } from './rows/libp2p-bulk.ts'
 import { connect, rtt } from './rows/libp2p-latency.ts'
@@ -33,6 +38,8 @@ const started = performance.now()
 const date = new Date().toISOString()
 const machine = machineInfo()
 const lines: Line[] = []
+const profileDir = options.cpuProf ? fileURLToPath(new URL(`results/profiles-${date.replace(/[:.]/g, '-')}`, import.meta.url)) : undefined
+profiling.dir = profileDir
 
 function wanted (row: string): boolean {
   return options.only.length === 0 || options.only.includes(row)
@@ -49,6 +56,7 @@ async function step<T> (row: string, run: () => Promise<T>, toLines: (out: T) =>
     return undefined
   }
   progress(`${row}...`)
+  profiling.row = row
   try {
     const out = await run()
     lines.push(...toLines(out))
@@ -92,5 +100,9 @@ const durationSeconds = (performance.now() - started) / 1000
 progress('done')
 process.stdout.write(`\n${describeMachine(machine)}; ${options.quick ? 'quick: 1 run each' : `median of ${options.runs} runs`}; MB/s = 10^6 bytes/s\n\n`)
 process.stdout.write(`${linesTable(lines)}\n\n${targetsTable(targets)}\n\n`)
-const path = await writeResults({ date, durationSeconds, machine, options, lines, targets })
+const profiles = profileDir == null ? undefined : await summarizeProfiles(profileDir)
+if (profiles != null) {
+  process.stdout.write(`main-thread time of each worker, start-up and idle left out (profiles in ${profileDir}):\n\n${profilesTable(profiles)}\n\n`)
+}
+const path = await writeResults({ date, durationSeconds, machine, options, lines, targets, profiles })
 process.stdout.write(`results: ${path} (${durationSeconds.toFixed(0)} s)\n`)

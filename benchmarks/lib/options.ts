@@ -1,6 +1,6 @@
 /**
  * What one run of the suite measures and how much: `--quick` for a smoke check, `--only=a,b` to
- * run some rows (by the names in run.ts).
+ * run some rows (by the names in run.ts), `--cpu-prof` to profile every worker.
  */
 
 const MiB = 1024 * 1024
@@ -45,6 +45,11 @@ export interface BenchOptions {
   runTimeoutMs: number
   /** rows to run; all when empty */
   only: string[]
+  /**
+   * every Node worker writes a V8 CPU profile, summarized at the end (this slows the rows down a
+   * little: read their shares, not their speeds)
+   */
+  cpuProf: boolean
 }
 
 export function parseOptions (argv: string[]): BenchOptions {
@@ -66,6 +71,7 @@ export function parseOptions (argv: string[]): BenchOptions {
     manyMoving: quick ? 100 : 1_000,
     manyClients: quick ? 2 : 4,
     runTimeoutMs: quick ? 30_000 : 180_000,
-    only
+    only,
+    cpuProf: argv.includes('--cpu-prof')
   }
 }

@@ -2,6 +2,7 @@
 
 import { rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import type { ProfileSummary } from './cpu-profile.ts'
 import type { Line } from './line.ts'
 import type { MachineInfo } from './machine.ts'
 import type { BenchOptions } from './options.ts'
@@ -14,6 +15,8 @@ export interface Results {
   options: BenchOptions
   lines: Line[]
   targets: TargetResult[]
+  /** with `--cpu-prof`: where each worker's main thread spent its time */
+  profiles?: ProfileSummary[]
 }
 
 /** Puts each array of plain numbers on one line: long series stay readable and small */

@@ -1,5 +1,7 @@
 /** Markdown tables of the lines and the targets, as printed and as pasted into the README */
 
+import { CATEGORIES } from './cpu-profile.ts'
+import type { ProfileSummary } from './cpu-profile.ts'
 import type { Line } from './line.ts'
 import type { TargetResult } from './targets.ts'
 
@@ -37,4 +39,15 @@ export function targetsTable (results: TargetResult[]): string {
     r.requirement,
     r.note === '' ? r.status : `${r.status} (${r.note})`
   ]))
+}
+
+/** One line per profiled worker: its busy main-thread time and the share of each category */
+export function profilesTable (profiles: Array<ProfileSummary & { dir: string }>): string {
+  const rows = profiles.map(p => [
+    p.dir,
+    (p.busyMs / 1000).toFixed(2),
+    ...CATEGORIES.map(c => p.busyMs > 0 ? `${(100 * p.ms[c] / p.busyMs).toFixed(1)}` : '-'),
+    p.top.slice(0, 3).map(([name, ms]) => `${name} ${(100 * ms / p.busyMs).toFixed(1)}`).join('; ')
+  ])
+  return markdown(['worker', 'busy s', ...CATEGORIES.map(c => `${c} %`), 'top functions %'], rows)
 }

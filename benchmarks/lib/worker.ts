@@ -6,6 +6,7 @@
  * says why (its 'error' report or the end of its stderr).
  */
 
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { JsonLinesChild } from './json-lines-child.ts'
 import type { Message } from './channel.ts'
@@ -21,6 +22,21 @@ export interface WorkerOptions {
   command?: string[]
 }
 
+/**
+ * Set by the runner with `--cpu-prof`: each Node worker started from then on writes a V8 CPU
+ * profile into a directory of its own under `dir`, named after `row` and its script
+ */
+export const profiling: { dir?: string, row: string } = { row: '' }
+let profiled = 0
+
+function profileArgs (script: string): string[] {
+  if (profiling.dir == null) {
+    return []
+  }
+  const name = `${String(++profiled).padStart(3, '0')}-${profiling.row}-${script}`
+  return ['--cpu-prof', `--cpu-prof-dir=${join(profiling.dir, name)}`]
+}
+
 interface Waiter {
   type: string
   resolve(message: Message): void
@@ -33,7 +49,7 @@ export class Worker extends JsonLinesChild {
 
   constructor (script: string, args: object, options: WorkerOptions = {}) {
     const path = fileURLToPath(new URL(`${script}.ts`, options.dir ?? new URL('../workers/', import.meta.url)))
-    let argv = options.command ?? [process.execPath, ...(options.nodeArgs ?? []), '--disable-warning=ExperimentalWarning', path, JSON.stringify(args)]
+    let argv = options.command ?? [process.execPath, ...(options.nodeArgs ?? []), ...profileArgs(script), '--disable-warning=ExperimentalWarning', path, JSON.stringify(args)]
     if (options.netns != null) {
       argv = ['ip', 'netns', 'exec', options.netns, ...argv]
     }
