@@ -46,10 +46,13 @@ async function check (): Promise<string | undefined> {
   if (process.getuid?.() !== 0) {
     return 'network namespaces need root'
   }
-  try {
-    await run('nft', ['--version'])
-  } catch (err: any) {
-    return `nft is not available: ${String(err.message)}`
+  // the routers' rules, the reachability checks, the mapping dumps
+  for (const [tool, args] of [['nft', ['--version']], ['ping', ['-V']], ['conntrack', ['--version']]] as const) {
+    try {
+      await run(tool, [...args])
+    } catch (err: any) {
+      return `${tool} is not available: ${String(err.message)}`
+    }
   }
   const probe = `${PREFIX}${process.pid}probe`
   try {
