@@ -144,13 +144,18 @@ export function summarizeProfile (profile: CpuProfile, topCount = 12, root = ROO
   return { worker, ms, busyMs, top }
 }
 
+/** A worker's summary, with the directory its profile was written to (`<n>-<row>-<worker>`) */
+export interface WorkerProfile extends ProfileSummary {
+  dir: string
+}
+
 /**
  * Every profile under `dir` (one directory per worker), summarized, in the order they were taken.
  * None (no worker ran) is an empty list; one that cannot be read (a worker killed while writing
  * it) is left out with a warning on stderr: the run's results must still be written.
  */
-export async function summarizeProfiles (dir: string): Promise<Array<ProfileSummary & { dir: string }>> {
-  const out: Array<ProfileSummary & { dir: string }> = []
+export async function summarizeProfiles (dir: string): Promise<WorkerProfile[]> {
+  const out: WorkerProfile[] = []
   let subs: string[]
   try {
     subs = (await readdir(dir)).sort()

@@ -2,7 +2,7 @@
 
 import { rename, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import type { ProfileSummary } from './cpu-profile.ts'
+import type { WorkerProfile } from './cpu-profile.ts'
 import type { Line } from './line.ts'
 import type { MachineInfo } from './machine.ts'
 import type { BenchOptions } from './options.ts'
@@ -16,7 +16,7 @@ export interface Results {
   lines: Line[]
   targets: TargetResult[]
   /** with `--cpu-prof`: where each worker's main thread spent its time */
-  profiles?: ProfileSummary[]
+  profiles?: WorkerProfile[]
 }
 
 /** Puts each array of plain numbers on one line: long series stay readable and small */

@@ -1,7 +1,7 @@
 /** Markdown tables of the lines and the targets, as printed and as pasted into the README */
 
 import { CATEGORIES } from './cpu-profile.ts'
-import type { ProfileSummary } from './cpu-profile.ts'
+import type { WorkerProfile } from './cpu-profile.ts'
 import type { Line } from './line.ts'
 import type { TargetResult } from './targets.ts'
 
@@ -42,7 +42,7 @@ export function targetsTable (results: TargetResult[]): string {
 }
 
 /** One line per profiled worker: its busy main-thread time and the share of each category */
-export function profilesTable (profiles: Array<ProfileSummary & { dir: string }>): string {
+export function profilesTable (profiles: WorkerProfile[]): string {
   const rows = profiles.map(p => [
     p.dir,
     (p.busyMs / 1000).toFixed(2),
