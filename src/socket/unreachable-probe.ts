@@ -12,6 +12,8 @@ import { createSocket } from 'node:dgram'
  */
 export async function probeUnreachable (type: 'udp4' | 'udp6', host: string, port: number, waitMs: number, signal?: AbortSignal): Promise<boolean> {
   const socket = createSocket({ type })
+  // an answer helps a dial in progress; it is no reason to keep the process alive
+  socket.unref()
   return new Promise<boolean>((resolve) => {
     let settled = false
     const finish = (refused: boolean): void => {

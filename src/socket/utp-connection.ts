@@ -368,12 +368,18 @@ export class UtpConnection extends Duplex {
   private handleClosed (reason: CloseReason, message: string): void {
     this.engineClosed = true
     switch (reason) {
-      case 'closed':
+      case 'closed': {
         // both sides finished: everything we wrote was acknowledged, everything sent to us is readable
         this.remoteEnded = true
         this.releaseWrite()
+        // our FIN was acknowledged ('flushed' came first), or the peer, which had all our data,
+        // forgot the connection before acknowledging it (ST_RESET after FIN): either way we are done
+        const final = this.pendingFinal
+        this.pendingFinal = undefined
+        final?.()
         this.pull()
         break
+      }
       case 'reset':
         this.destroy(new ConnectionResetError(`connection to ${this.remoteAddress}:${this.remotePort} reset by the peer`))
         break

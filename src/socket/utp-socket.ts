@@ -118,6 +118,11 @@ const PROBE_WAIT_MS = 2_000
  */
 const PROBE_DELAY_MS = 25
 const MS = 1000
+/**
+ * Node fires a longer timer after 1 ms (and warns): a far deadline (an idle timeout of weeks) is
+ * waited for in steps of this many ms
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
   readonly type: 'udp4' | 'udp6'
@@ -140,6 +145,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private timerAt = Infinity
   /** datagrams handed to `dgram.send()` while closing whose callback has not run yet */
   private sendsInFlight = 0
+  /** set while `close()` waits for the engine to hold no connection */
+  private onConnectionsClosed: (() => void) | undefined
   private onSendsDone: (() => void) | undefined
 
   constructor (options: UtpSocketOptions = {}) {
@@ -198,12 +205,20 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
 
   private async doBind (port: number, host?: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { reject(err) }
-      this.dgram.once('error', onError)
-      this.dgram.bind(port, host ?? (this.type === 'udp6' ? '::' : '0.0.0.0'), () => {
-        this.dgram.off('error', onError)
-        resolve()
-      })
+      const settle = (err?: Error): void => {
+        this.dgram.off('error', settle)
+        this.dgram.off('close', onClose)
+        if (err != null) {
+          reject(err)
+        } else {
+          resolve()
+        }
+      }
+      // closed while a host name resolves: node:dgram then never calls back
+      const onClose = (): void => { settle(new SocketStateError('socket closed while binding')) }
+      this.dgram.once('error', settle)
+      this.dgram.once('close', onClose)
+      this.dgram.bind(port, host ?? (this.type === 'udp6' ? '::' : '0.0.0.0'), () => { settle() })
     })
     this.bound = true
     this.sizeBuffers()
@@ -338,8 +353,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.flushSoon()
     return new Promise<UtpConnection>((resolve, reject) => {
       let probeTimer: ReturnType<typeof setTimeout> | undefined
+      // the probe's socket waits up to PROBE_WAIT_MS for an ICMP error: not past the dial
+      const probeEnd = new AbortController()
       const done = (): void => {
         clearTimeout(probeTimer)
+        probeEnd.abort()
         conn.off('connect', onConnect)
         conn.off('error', onError)
         conn.off('close', onClose)
@@ -370,7 +388,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       options.signal?.addEventListener('abort', onAbort, { once: true })
       if (this.probe) {
         probeTimer = setTimeout(() => {
-          void probeUnreachable(this.type, host, port, PROBE_WAIT_MS, options.signal).then((refused) => {
+          void probeUnreachable(this.type, host, port, PROBE_WAIT_MS, probeEnd.signal).then((refused) => {
             if (refused && !conn.connected && !conn.destroyed) {
               conn.destroy(new ConnectionRefusedError(`connection to ${host}:${port} refused: port unreachable`))
             }
@@ -400,19 +418,16 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
 
   private async shutdown (graceMs: number): Promise<void> {
     this.endpoint.listening = false
-    const open = [...this.streams.values()].filter(s => !s.destroyed)
-    await Promise.all(open.map(async (s) => {
-      await new Promise<void>((resolve) => {
-        // past the grace period: reset, so that the peer learns at once
-        const timer = setTimeout(() => { s.destroy(new SocketStateError('socket closed')); resolve() }, graceMs)
-        s.once('close', () => { clearTimeout(timer); resolve() })
+    for (const s of this.streams.values()) {
+      if (!s.destroyed) {
         s.on('error', () => {})
         // read on, so that the peer's FIN gets through (and our own follows)
         s.resume()
         s.resumeData()
         s.end()
-      })
-    }))
+      }
+    }
+    await this.connectionsClosed(graceMs)
     this.flush()
     this.closed = true
     clearTimeout(this.timer)
@@ -430,6 +445,36 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       }
     })
     this.emit('close')
+  }
+
+  /**
+   * Resolves once the engine holds no connection: those ended above, and those destroyed without
+   * an error that still deliver what was written, then FIN, in the background. Past `graceMs`, the
+   * rest are reset, so that their peers learn at once.
+   */
+  private async connectionsClosed (graceMs: number): Promise<void> {
+    if (this.streams.size === 0) {
+      return
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.onConnectionsClosed = undefined
+        const now = this.now()
+        for (const [entry, stream] of this.streams) {
+          if (stream.destroyed) {
+            entry.connection.reset(now)
+            this.endpoint.wake(entry)
+          } else {
+            stream.destroy(new SocketStateError('socket closed'))
+          }
+        }
+        resolve()
+      }, graceMs)
+      this.onConnectionsClosed = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
   }
 
   /** Keeps the process alive while the socket is open (the default) */
@@ -598,12 +643,17 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     while ((ev = this.endpoint.pollEvent()) != null) {
       if (ev.type === 'incoming') {
         const conn = this.adopt(ev.connection)
+        if (this.closing != null) {
+          // accepted just before close() stopped accepting: nobody would end it, and the port closes
+          refuse(conn, new SocketStateError('socket closed'))
+          continue
+        }
         try {
           this.emit('connection', conn)
         } catch (err: any) {
           // a throwing 'connection' handler must not take the event loop down with it
           this.log.error('connection handler threw - %e', err)
-          conn.destroy(err)
+          refuse(conn, err)
         }
         continue
       }
@@ -611,10 +661,15 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         const dial = this.streams.get(ev.dial)
         this.streams.delete(ev.dial)
         const merged = this.adopt(ev.connection)
+        if (this.closing != null) {
+          refuse(merged, new SocketStateError('socket closed'))
+          // its dial fails as a dial that the socket's close ends
+          dial?.discard()
+          continue
+        }
         if (dial == null || dial.listenerCount('merged') === 0) {
           // the dial was given up (aborted) before the merge reached it
-          merged.on('error', () => {})
-          merged.destroy(new SocketStateError('dial given up before it merged'))
+          refuse(merged, new SocketStateError('dial given up before it merged'))
           continue
         }
         dial.emit('merged', merged)
@@ -628,6 +683,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         this.streams.delete(ev.connection)
       }
       stream.handleEvent(ev.event)
+      if (this.streams.size === 0 && this.onConnectionsClosed != null) {
+        const closed = this.onConnectionsClosed
+        this.onConnectionsClosed = undefined
+        closed()
+      }
     }
   }
 
@@ -659,7 +719,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       this.timerAt = Infinity
       this.endpoint.handleTimeout(this.now())
       this.flush()
-    }, Math.max(0, Math.ceil((at - this.now()) / MS)))
+    }, Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil((at - this.now()) / MS))))
     if (!this.refed) {
       this.timer.unref()
     }
@@ -708,6 +768,12 @@ function abortDial (conn: UtpConnection): AbortError {
  * An error in the same turn as the resolution (a reset right after the SYN-ACK) is emitted before
  * the caller's await resumes: hold it for one turn; the caller finds the stream destroyed
  */
+/** Resets a connection nobody will take; its error has no one to hear it */
+function refuse (conn: UtpConnection, err: Error): void {
+  conn.on('error', () => {})
+  conn.destroy(err)
+}
+
 function holdErrors (conn: UtpConnection): void {
   const hold = (): void => {}
   conn.on('error', hold)
