@@ -54,7 +54,7 @@ class UtpObservedAddresses implements Startable {
 
   private onIdentify (evt: CustomEvent<IdentifyResult>): void {
     const { peerId, observedAddr } = evt.detail
-    if (observedAddr == null || !this.trusted.has(peerId.toString()) || !UTP.matches(observedAddr) || isPrivate(observedAddr) === true) {
+    if (observedAddr == null || !this.trusted.has(peerId.toString()) || !UTP.exactMatch(observedAddr) || isPrivate(observedAddr) === true) {
       return
     }
     this.log('%p observes us at %a: confirmed', peerId, observedAddr)

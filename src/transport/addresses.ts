@@ -19,7 +19,9 @@ export function toUtpAddress (ma: Multiaddr): UtpAddress {
   if ((config.type !== 'ip4' && config.type !== 'ip6') || config.port == null) {
     throw new InvalidMultiaddrError(`${ma.toString()} has no IP address and UDP port`)
   }
-  return { host: config.host, port: config.port, type: config.type === 'ip4' ? 'udp4' : 'udp6' }
+  // a link-local IPv6 address means nothing without its zone (the interface): node:dgram takes it as `fe80::1%eth0`
+  const host = config.type === 'ip6' && config.zone != null ? `${config.host}%${config.zone}` : config.host
+  return { host, port: config.port, type: config.type === 'ip4' ? 'udp4' : 'udp6' }
 }
 
 /** `/ipX/<host>/udp/<port>/utp`; an IPv6 zone (`fe80::1%eth0`) becomes `/ip6zone/<zone>` */

@@ -48,7 +48,7 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     const socket = await this.init.pool.listen(type, host, port)
     if (this.status.code !== 'inactive') {
       // closed while the socket was binding
-      this.init.pool.unlisten(socket)
+      await this.init.pool.unlisten(socket)
       return
     }
     const bound = socket.address().port
@@ -81,7 +81,7 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     for (const conn of this.connections) {
       conn.abort(new Error('listener closed'))
     }
-    this.init.pool.unlisten(socket)
+    await this.init.pool.unlisten(socket)
     this.safeDispatchEvent('close')
   }
 

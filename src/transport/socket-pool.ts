@@ -19,6 +19,8 @@ interface PooledSocket {
  */
 export class SocketPool {
   private readonly sockets = new Set<PooledSocket>()
+  /** sockets given back for good whose port is not free yet */
+  private readonly closing = new Set<Promise<void>>()
   private readonly options: UtpSocketOptions
   private readonly log: Logger
 
@@ -52,16 +54,27 @@ export class SocketPool {
     return socket
   }
 
-  /** Gives back one reference; the socket closes with the last one */
-  release (socket: UtpSocket): void {
+  /**
+   * Gives back one reference; the socket closes with the last one. Resolves once that socket's
+   * port is free (at once when others still hold it): a node that stops and starts again on the
+   * same port must find it free.
+   */
+  async release (socket: UtpSocket): Promise<void> {
     const pooled = this.find(socket)
     if (pooled == null) {
       return
     }
     pooled.refs--
-    if (pooled.refs <= 0) {
-      this.sockets.delete(pooled)
-      socket.close(0).catch((err) => { this.log.error('closing a UDP socket failed - %e', err) })
+    if (pooled.refs > 0) {
+      return
+    }
+    this.sockets.delete(pooled)
+    const closing = socket.close(0).catch((err) => { this.log.error('closing a UDP socket failed - %e', err) })
+    this.closing.add(closing)
+    try {
+      await closing
+    } finally {
+      this.closing.delete(closing)
     }
   }
 
@@ -69,21 +82,24 @@ export class SocketPool {
    * The listener gives up its socket: it stops accepting, and closes once no outbound connection
    * uses it (inbound ones hold no reference: the listener aborts them before it lets go)
    */
-  unlisten (socket: UtpSocket): void {
+  async unlisten (socket: UtpSocket): Promise<void> {
     const pooled = this.find(socket)
     if (pooled == null) {
       return
     }
     pooled.listening = false
     socket.unlisten()
-    this.release(socket)
+    await this.release(socket)
   }
 
-  /** Closes every socket at once (transport stop) */
+  /** Closes every socket at once (transport stop); resolves once every port is free */
   async closeAll (): Promise<void> {
     const all = [...this.sockets]
     this.sockets.clear()
-    await Promise.all(all.map(async p => { await p.socket.close(0) }))
+    await Promise.all([
+      ...all.map(async p => { await p.socket.close(0) }),
+      ...this.closing
+    ])
   }
 
   private find (socket: UtpSocket): PooledSocket | undefined {

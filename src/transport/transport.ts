@@ -91,24 +91,24 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
     } catch (err: any) {
       // the handshake goes on without a caller: end what it ends with
       connecting.then((c) => { c.destroy() }, () => {})
-      this.pool.release(socket)
+      void this.pool.release(socket)
       throw err
     }
     let connection
     try {
       connection = await connecting
     } catch (err: any) {
-      this.pool.release(socket)
+      void this.pool.release(socket)
       this.metrics?.errors.increment({ [err.name === 'AbortError' ? 'abort' : 'connect']: true })
       this.log('dial to %a failed - %e', ma, err)
       throw err
     }
     if (connection.destroyed) {
       // reset in the same turn as the SYN-ACK (the socket held the error for us)
-      this.pool.release(socket)
+      void this.pool.release(socket)
       throw connection.errored ?? new ConnectionResetError(`connection to ${host}:${port} closed as it opened`)
     }
-    connection.once('close', () => { this.pool.release(socket) })
+    connection.once('close', () => { void this.pool.release(socket) })
     this.metrics?.events.increment({ connect: true })
     // the muxer picks its role (yamux: client or server) from the direction, as the upgrade does below
     const maConn = (connection.initiator ? outbound : this.prepare(ma, 'inbound')).attach(connection)

@@ -32,7 +32,12 @@ async function rawPeer (): Promise<{ raw: Socket, got: Packet[], send(p: Partial
   const raw = createSocket('udp4')
   await new Promise<void>((resolve) => { raw.bind(0, HOST, resolve) })
   const got: Packet[] = []
-  raw.on('message', (m) => { got.push(decodePacket(m)) })
+  raw.on('message', (m) => {
+    const p = decodePacket(m)
+    if (!(p instanceof Error)) {
+      got.push(p)
+    }
+  })
   const send = (p: Partial<Packet>, port: number): void => {
     raw.send(encodePacket({ timestamp: 0, timestampDiff: 0, wndSize: 1 << 20, ...p } as any), port, HOST)
   }

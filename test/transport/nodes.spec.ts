@@ -211,6 +211,29 @@ describe('libp2p nodes over uTP', function () {
     })
   }
 
+  describe('stop and start', () => {
+    for (const with_ of ['an inbound', 'an outbound'] as const) {
+      it(`a node stopped with ${with_} connection starts again on the same fixed port`, async () => {
+        const port = await freePort('udp4', '127.0.0.1')
+        const a = await createNode([`/ip4/127.0.0.1/udp/${port}/utp`])
+        const b = await createNode(['/ip4/127.0.0.1/udp/0/utp'])
+        if (with_ === 'an inbound') {
+          await connect(b.node, a.node, '127.0.0.1')
+        } else {
+          await connect(a.node, b.node, '127.0.0.1')
+        }
+        const closed = pEvent(b.node, 'connection:close', { timeout: CLOSE_BOUND_MS })
+        await a.node.stop()
+        // stop() resolved before the port was free: start() failed with EADDRINUSE
+        await a.node.start()
+        // b dials anew once it has seen the old connection go
+        await closed
+        expect(udpPort(utpAddr(a.node, '127.0.0.1'))).to.equal(port)
+        await connect(b.node, a.node, '127.0.0.1')
+      })
+    }
+  })
+
   describe('dials leave from the listening port', () => {
     for (const [listen, host] of [
       ['/ip4/127.0.0.1/udp/0/utp', '127.0.0.1'],
