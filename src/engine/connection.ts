@@ -209,6 +209,9 @@ export class Connection {
   /** largest datagram we send now: the configured size, or what path MTU probing proved */
   private packetSizeValue: number
   private peerWindow: number
+  /** ack_nr and seq_nr of the packet `peerWindow` came from (see {@link updatePeerWindow}) */
+  private windowAckNr: number
+  private windowSeqNr: number
   private endQueued = false
   private finSeq: number | undefined
   private finAcked = false
@@ -219,7 +222,7 @@ export class Connection {
   private rackOrder = -1
   private rackRtt = 0
   /** furthest sequence number an ACK has reported on (ack_nr + 1 + its selective ACK's reach) */
-  private reportableEnd = 0
+  private reportableEnd: number
   /** RACK reordering window, µs: 0 until the path shows reordering */
   private reorderWindow = 0
   /** first packet of the loss that caused the latest window cut, to undo the cut if it proves spurious */
@@ -294,9 +297,14 @@ export class Connection {
     })
     this.out = new SendBuffer(isn)
     this.recoveryPoint = isn
+    // in our sequence space from the start: a 0 would compare as ahead of an ISN in the upper half
+    this.reportableEnd = isn
     this.recv = new RecvBuffer(ackNr, init.config.recvBufferSize)
     this.lastAdvertisedWindow = this.recv.window
     this.peerWindow = init.config.recvBufferSize
+    // nothing of ours acknowledged yet; the acceptor has the SYN's window
+    this.windowAckNr = seqAdd(isn, -1)
+    this.windowSeqNr = ackNr
   }
 
   /** Opens a connection: queues the SYN. Poll it out with {@link pollTransmit}. */
@@ -546,8 +554,9 @@ export class Connection {
 
     this.confirm()
 
-    this.peerWindow = p.wndSize
     this.processAck(now, p)
+    // after the ACK: duplicate ACK detection compares the window with the one before
+    this.updatePeerWindow(p)
     this.handlePathMtu(p)
 
     // processAck may have closed the connection
@@ -570,6 +579,23 @@ export class Connection {
         this.handlePacket(now, e)
       }
     }
+  }
+
+  /**
+   * Takes the peer's window from its newest packets only: a reordered older one (a late ACK, a
+   * resent SYN-ACK) would bring back a window the peer has since changed, and a window it has
+   * since closed would have us send what it drops. ack_nr orders the peer's packets as
+   * they were sent (it never goes back; a retransmission carries an old seq_nr but the current
+   * ack_nr), and seq_nr those with the same ack_nr, as RFC 9293's SND.WL1 and SND.WL2 do.
+   */
+  private updatePeerWindow (p: Packet): void {
+    const d = seqDiff(p.ackNr, this.windowAckNr)
+    if (d < 0 || (d === 0 && seqDiff(p.seqNr, this.windowSeqNr) < 0)) {
+      return
+    }
+    this.windowAckNr = p.ackNr
+    this.windowSeqNr = p.seqNr
+    this.peerWindow = p.wndSize
   }
 
   /** A valid packet from the initiator after our SYN-ACK proves its address: the handshake is complete */
@@ -617,7 +643,7 @@ export class Connection {
           this.ackNow = true
           break
         case Timer.KeepAlive:
-          this.ackNow = true
+          this.onKeepAlive()
           break
         case Timer.Idle:
           this.close('timed-out', `nothing received for ${Math.round(this.config.idleTimeout / 1000)} ms`)
@@ -651,6 +677,16 @@ export class Connection {
       if (this.stateValue === ConnState.Closed && !this.resetPending) {
         return
       }
+    }
+  }
+
+  private onKeepAlive (): void {
+    if (!this.isInitiator && !this.confirmed) {
+      // the initiator may still wait for the SYN-ACK, and would take any other ST_STATE
+      // acknowledging its SYN for it, with the wrong seq_nr (ours moved on with our data)
+      this.synAckPending = true
+    } else {
+      this.ackNow = true
     }
   }
 
@@ -804,6 +840,7 @@ export class Connection {
     if (p.sack != null) {
       this.ackSelective(now, p.ackNr, p.sack)
     }
+    this.dropStaleSack()
     this.noteReach(p)
 
     if (ack.rttSample >= 0) {
@@ -870,13 +907,19 @@ export class Connection {
         }
       }
       this.dupAcks = 0
+      if (seqDiff(this.recoveryPoint, this.out.una) < 0) {
+        // recovery is over: keep the point at una, since one left behind would compare as ahead
+        // again half the sequence circle later and suppress every window cut for as long
+        this.recoveryPoint = this.out.una
+      }
       return true
     }
-    if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null && p.pathMtu == null) {
-      // RFC 5681 duplicate ACK (only pure ACKs count; a SACK says more)
-      if (++this.dupAcks === DUP_THRESH) {
-        const first = this.out.get(this.out.una)
-        if (first != null && !first.lost && !first.sacked) {
+    if (ackNr === seqAdd(this.out.una, -1) && p.type === PacketType.State && this.bytesInFlight > 0 && p.sack == null && p.pathMtu == null && p.wndSize === this.peerWindow) {
+      // RFC 5681 duplicate ACK: a pure ACK (a SACK says more) that moves neither una nor the window.
+      // One whose window is closed to the oldest packet answers a window probe: no sign of loss
+      const first = this.out.get(this.out.una) as OutPacket
+      if (p.wndSize > 0 && p.wndSize >= first.payload.byteLength && ++this.dupAcks === DUP_THRESH) {
+        if (!first.lost && !first.sacked) {
           this.markLost(first)
           this.recoverySends = 1
           this.stats.fastRetransmits++
@@ -885,6 +928,20 @@ export class Connection {
       }
     }
     return false
+  }
+
+  /**
+   * A selective ACK starts past the packet after ack_nr, so the packet at una can never carry a
+   * valid mark: one there is stale (a mask read against another ack_nr) or reneged, and would keep
+   * the packet from ever being sent again (RFC 6675 5.1; Linux treats it as reneging too). Marks
+   * further on stay: forgetting them all at a timeout would credit their bytes a second time.
+   */
+  private dropStaleSack (): void {
+    const first = this.out.get(this.out.una)
+    if (first?.sacked === true) {
+      first.sacked = false
+      this.markLost(first)
+    }
   }
 
   /** The selective part: bit i acknowledges `ack_nr + 2 + i` */
@@ -1409,7 +1466,9 @@ export class Connection {
   }
 
   private build (now: Instant, type: PacketKind, seq: number, ackNr: number, payload: Uint8Array, maxSack: number, pathMtu?: PathMtuExtension, padTo = 0): Transmit {
-    const sackBytes = type === PacketType.Syn || type === PacketType.Reset || maxSack < 4
+    // the mask is relative to our current ack_nr: a packet acknowledging anything else (the resent
+    // SYN-ACK) would make the peer read it against the wrong base and skip an unreceived packet
+    const sackBytes = type === PacketType.Syn || type === PacketType.Reset || maxSack < 4 || ackNr !== this.recv.ackNr
       ? 0
       : this.recv.writeSack(SACK_SCRATCH, maxSack)
     const window = this.recv.window

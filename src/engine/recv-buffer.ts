@@ -69,14 +69,21 @@ export class RecvBuffer {
     if (d >= RecvBuffer.REORDER_CAPACITY) {
       return InsertResult.Dropped
     }
-    if (payload.byteLength > this.window) {
-      return InsertResult.Dropped
-    }
     if (d === 1) {
+      // the packet that fills the gap is taken even when the packets held after it have used up the
+      // window: it makes them readable at once, where dropping it would wedge the connection (the
+      // peer cannot send it smaller). Not once that put us over capacity, until the reader catches
+      // up: the buffer stays under capacity plus one packet
+      if (payload.byteLength > this.window && (this.reorderCount === 0 || this.readable.length + this.reorderBytes > this.capacity)) {
+        return InsertResult.Dropped
+      }
       this.readable.push(payload)
       this.ackNr = seq
       this.drainReorder()
       return InsertResult.InOrder
+    }
+    if (payload.byteLength > this.window) {
+      return InsertResult.Dropped
     }
     this.reorder ??= new Map()
     if (this.reorder.has(seq)) {
