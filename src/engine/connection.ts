@@ -1164,6 +1164,11 @@ export class Connection {
     this.unackedBytes -= pkt.payload.byteLength
   }
 
+  /** Wait before the next probe of a closed window: the RTO at first, doubling with each probe */
+  private probeInterval (): number {
+    return Math.min(MAX_PROBE_INTERVAL_US, this.rtt.rto * 2 ** Math.min(this.probes, 10))
+  }
+
   private onRetransmitTimeout (now: Instant): void {
     if (this.out.isEmpty) {
       return
@@ -1177,12 +1182,13 @@ export class Connection {
       return
     }
     const first = this.out.get(this.out.una) as OutPacket
-    if (first.payload.byteLength > this.peerWindow && now - this.lastReceivedAt <= 2 * this.rtt.rto) {
+    // the peer answered the previous probe if something came after it was sent, a wait ago
+    if (first.payload.byteLength > this.peerWindow && now - this.lastReceivedAt <= this.probeInterval() + this.rtt.rto) {
       // the peer answers but its receive window is closed: this was a window probe, not a loss.
       // Probe again, backing off to at most MAX_PROBE_INTERVAL_US, without giving up or cutting the window
       this.probes++
       this.markLost(first)
-      this.timers.set(Timer.Retransmit, now + Math.min(MAX_PROBE_INTERVAL_US, this.rtt.rto * 2 ** Math.min(this.probes, 10)))
+      this.timers.set(Timer.Retransmit, now + this.probeInterval())
       return
     }
     this.probes = 0
