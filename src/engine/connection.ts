@@ -849,6 +849,11 @@ export class Connection {
     if (ack.spurious) {
       this.onSpuriousRetransmit(now, ack.undo)
     }
+    if (this.lastCutSeq !== undefined && seqDiff(this.lastCutSeq, this.out.una) < 0) {
+      // the packet of the cut is acknowledged: nothing can prove the cut spurious any more, and an
+      // unrelated packet takes its seq_nr after the sequence numbers wrap
+      this.lastCutSeq = undefined
+    }
     if (ack.newestOrder > this.rackOrder) {
       this.rackOrder = ack.newestOrder
       this.rackRtt = now - ack.newestSentAt
@@ -907,6 +912,10 @@ export class Connection {
         }
       }
       this.dupAcks = 0
+      // timeouts on either side of an ACK of new data are not in a row (RFC 6298 5.7): retransmitted
+      // packets give no RTT sample (Karn), so under heavy loss only this keeps a connection that
+      // makes progress from counting up to maxRetransmits
+      this.rtt.noteProgress()
       if (seqDiff(this.recoveryPoint, this.out.una) < 0) {
         // recovery is over: keep the point at una, since one left behind would compare as ahead
         // again half the sequence circle later and suppress every window cut for as long
@@ -1138,6 +1147,16 @@ export class Connection {
     }
   }
 
+  /** Presumes every packet not selectively acknowledged lost */
+  private markAllLost (): void {
+    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
+      const pkt = this.out.get(seq) as OutPacket
+      if (!pkt.sacked) {
+        this.markLost(pkt)
+      }
+    }
+  }
+
   /**
    * SYN_SENT: sends the SYN again now. A SYN from the peer we are dialling shows that its side
    * (its NAT, its firewall) now lets our packets in: waiting out the retransmission timer would
@@ -1185,9 +1204,13 @@ export class Connection {
     // the peer answered the previous probe if something came after it was sent, a wait ago
     if (first.payload.byteLength > this.peerWindow && now - this.lastReceivedAt <= this.probeInterval() + this.rtt.rto) {
       // the peer answers but its receive window is closed: this was a window probe, not a loss.
-      // Probe again, backing off to at most MAX_PROBE_INTERVAL_US, without giving up or cutting the window
+      // Probe again, backing off to at most MAX_PROBE_INTERVAL_US, without giving up or cutting the window.
+      // Packets after the first cannot be held by a closed window either: left in flight, they
+      // would keep the first from going out as the probe (Linux also marks them all lost when a
+      // receiver shrinks its window, tcp_retransmit_timer). The probe is that one packet alone
       this.probes++
-      this.markLost(first)
+      this.markAllLost()
+      this.recoverySends = 0
       this.timers.set(Timer.Retransmit, now + this.probeInterval())
       return
     }
@@ -1209,14 +1232,8 @@ export class Connection {
     this.rtt.backoff()
     this.cc.onTimeout(now)
     this.stats.windowCuts++
-    // every packet not selectively acknowledged is presumed lost; they go out again as the
-    // window (back to one packet) allows, oldest first
-    for (let seq = this.out.una; seqDiff(seq, this.out.nxt) < 0; seq = seqAdd(seq, 1)) {
-      const pkt = this.out.get(seq) as OutPacket
-      if (!pkt.sacked) {
-        this.markLost(pkt)
-      }
-    }
+    // they go out again as the window (back to one packet) allows, oldest first
+    this.markAllLost()
     this.recoveryPoint = this.out.nxt
     this.dupAcks = 0
   }
@@ -1396,6 +1413,10 @@ export class Connection {
       pkt.inFlight = true
       this.bytesInFlight += pkt.payload.byteLength
     }
+    // a packet in flight brings the peer's next window: no window probe is due. A probe timer left
+    // running, or an allowance it left unused, would later let a packet past the window
+    this.probeAllowed = false
+    this.timers.stop(Timer.WindowProbe)
     if (!this.timers.isSet(Timer.Retransmit)) {
       this.timers.set(Timer.Retransmit, now + this.rtt.rto)
     }
@@ -1538,8 +1559,9 @@ export class Connection {
     this.timers.stopAll()
     this.setState(ConnState.Closed)
     this.releaseSendBuffers()
-    if (reason !== 'closed') {
-      // an abortive close discards what was not read, as TCP does on RST
+    if (reason !== 'closed' && !(reason === 'timed-out' && this.remoteEnded)) {
+      // an abortive close discards what was not read, as TCP does on RST. Not a timeout after the
+      // peer's FIN: what it sent is complete and was announced readable ('end'); only our direction failed
       this.recv.clear()
     }
     if (!wasLingering) {

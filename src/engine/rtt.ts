@@ -47,6 +47,14 @@ export class RttEstimator {
     this.rtoUs = this.bound(this.srttUs + Math.max(4 * this.rttVarUs, 1_000))
   }
 
+  /**
+   * An ACK acknowledged new data: the timeouts so far no longer count as in a row. The backed-off
+   * timeout stays until the next RTT sample (Karn's algorithm, RFC 6298 5.7)
+   */
+  noteProgress (): void {
+    this.backoffs = 0
+  }
+
   /** RFC 6298 (5.5): doubles the timeout after it fired */
   backoff (): void {
     this.backoffs++
@@ -72,7 +80,7 @@ export class RttEstimator {
     return this.minRttUs === Infinity ? undefined : this.minRttUs
   }
 
-  /** Timeouts in a row since the last RTT sample */
+  /** Timeouts in a row since the last RTT sample or ACK of new data */
   get consecutiveBackoffs (): number {
     return this.backoffs
   }
