@@ -586,7 +586,8 @@ export class Connection {
    * resent SYN-ACK) would bring back a window the peer has since changed, and a window it has
    * since closed would have us send what it drops. ack_nr orders the peer's packets as
    * they were sent (it never goes back; a retransmission carries an old seq_nr but the current
-   * ack_nr), and seq_nr those with the same ack_nr, as RFC 9293's SND.WL1 and SND.WL2 do.
+   * ack_nr), and seq_nr those with the same ack_nr: RFC 9293's SND.WL1 and SND.WL2 check, with
+   * the two numbers in the other order.
    */
   private updatePeerWindow (p: Packet): void {
     const d = seqDiff(p.ackNr, this.windowAckNr)
@@ -912,10 +913,12 @@ export class Connection {
         }
       }
       this.dupAcks = 0
-      // timeouts on either side of an ACK of new data are not in a row (RFC 6298 5.7): retransmitted
-      // packets give no RTT sample (Karn), so under heavy loss only this keeps a connection that
-      // makes progress from counting up to maxRetransmits
+      // timeouts on either side of an ACK of new data are not in a row (as TCP counts them for its
+      // retransmission limit, RFC 1122 4.2.3.5): retransmitted packets give no RTT sample (Karn),
+      // so under heavy loss only this keeps a connection that makes progress from reaching
+      // maxRetransmits. A closed-window episode is over too: the next one probes from one RTO
       this.rtt.noteProgress()
+      this.probes = 0
       if (seqDiff(this.recoveryPoint, this.out.una) < 0) {
         // recovery is over: keep the point at una, since one left behind would compare as ahead
         // again half the sequence circle later and suppress every window cut for as long

@@ -49,7 +49,7 @@ export class RttEstimator {
 
   /**
    * An ACK acknowledged new data: the timeouts so far no longer count as in a row. The backed-off
-   * timeout stays until the next RTT sample (Karn's algorithm, RFC 6298 5.7)
+   * timeout stays until the next RTT sample (Karn's algorithm, RFC 6298 section 3 and the note after 5.7)
    */
   noteProgress (): void {
     this.backoffs = 0

@@ -342,6 +342,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   /** Sends a SYN (or merges with a crossing one); resolves once connected */
   private async dial (remote: { address: string, port: number }, options: AbortOptions): Promise<UtpConnection> {
     options.signal?.throwIfAborted()
+    // connect() dials again after a merged or claimed connection closed unconfirmed, which close() may have caused
+    this.assertRunning()
     const { address: host, port } = remote
     const entry = this.endpoint.connect(this.now(), remote)
     const conn = this.adopt(entry)
@@ -448,9 +450,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   }
 
   /**
-   * Resolves once the engine holds no connection: those ended above, and those destroyed without
-   * an error that still deliver what was written, then FIN, in the background. Past `graceMs`, the
-   * rest are reset, so that their peers learn at once.
+   * Resolves once every connection handed out has closed in the engine: those ended above, and
+   * those destroyed without an error that still deliver what was written, then FIN, in the
+   * background (lingering ones count as closed; accepted ones not handed out yet are reset at the
+   * next flush). Past `graceMs`, the rest are reset, so that their peers learn at once.
    */
   private async connectionsClosed (graceMs: number): Promise<void> {
     if (this.streams.size === 0) {
@@ -469,7 +472,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
           }
         }
         resolve()
-      }, graceMs)
+      }, Math.min(MAX_TIMER_MS, graceMs))
       this.onConnectionsClosed = () => {
         clearTimeout(timer)
         resolve()
@@ -639,6 +642,19 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   }
 
   private dispatchEvents (): void {
+    try {
+      this.deliverEvents()
+    } finally {
+      // even when a handler threw: close() must not wait out its grace for connections that closed
+      if (this.onConnectionsClosed != null && this.streams.size === 0) {
+        const closed = this.onConnectionsClosed
+        this.onConnectionsClosed = undefined
+        closed()
+      }
+    }
+  }
+
+  private deliverEvents (): void {
     let ev: EndpointEvent | undefined
     while ((ev = this.endpoint.pollEvent()) != null) {
       if (ev.type === 'incoming') {
@@ -683,11 +699,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         this.streams.delete(ev.connection)
       }
       stream.handleEvent(ev.event)
-      if (this.streams.size === 0 && this.onConnectionsClosed != null) {
-        const closed = this.onConnectionsClosed
-        this.onConnectionsClosed = undefined
-        closed()
-      }
     }
   }
 
@@ -764,16 +775,16 @@ function abortDial (conn: UtpConnection): AbortError {
   return err
 }
 
-/**
- * An error in the same turn as the resolution (a reset right after the SYN-ACK) is emitted before
- * the caller's await resumes: hold it for one turn; the caller finds the stream destroyed
- */
 /** Resets a connection nobody will take; its error has no one to hear it */
 function refuse (conn: UtpConnection, err: Error): void {
   conn.on('error', () => {})
   conn.destroy(err)
 }
 
+/**
+ * An error in the same turn as the resolution (a reset right after the SYN-ACK) is emitted before
+ * the caller's await resumes: hold it for one turn; the caller finds the stream destroyed
+ */
 function holdErrors (conn: UtpConnection): void {
   const hold = (): void => {}
   conn.on('error', hold)

@@ -19,7 +19,9 @@ export function toUtpAddress (ma: Multiaddr): UtpAddress {
   if ((config.type !== 'ip4' && config.type !== 'ip6') || config.port == null) {
     throw new InvalidMultiaddrError(`${ma.toString()} has no IP address and UDP port`)
   }
-  // a link-local IPv6 address means nothing without its zone (the interface): node:dgram takes it as `fe80::1%eth0`
+  // a link-local IPv6 address means nothing without its zone (the interface): node:dgram takes it as
+  // `fe80::1%eth0`. By name: node:dgram names the zone of a sender so, and a dial to `%2` would not
+  // match the answers from `%eth0`
   const host = config.type === 'ip6' && config.zone != null ? `${config.host}%${config.zone}` : config.host
   return { host, port: config.port, type: config.type === 'ip4' ? 'udp4' : 'udp6' }
 }

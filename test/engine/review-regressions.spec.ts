@@ -466,6 +466,37 @@ describe('review regressions', () => {
       expect(conn.stats.fastRetransmits).to.equal(0)
     })
 
+    it('probes a window that closes again from one RTO, not from where the last closed-window episode left off', () => {
+      const conn = connected(config({ tailLossProbe: false }))
+      /** The wait the engine arms after the first probe timeout of a closed-window episode */
+      const episode = (t: number, seed: number): number => {
+        conn.write(t, streamBytes(seed, MSS))
+        expect(recvAll(conn, t).filter(p => p.type === PacketType.Data)).to.have.lengthOf(1)
+        // the peer answers, its window closed on the packet in flight
+        send(conn, t + RTT, { ...PEER, ackNr: seqAdd(conn.nextSeqNr, -2), wndSize: 0 })
+        let at = conn.pollTimeout() as number
+        conn.handleTimeout(at)
+        recvAll(conn, at)
+        const first = (conn.pollTimeout() as number) - at
+        // probed three more times: the waits back off
+        for (let i = 0; i < 3; i++) {
+          send(conn, at + RTT, { ...PEER, ackNr: seqAdd(conn.nextSeqNr, -2), wndSize: 0 })
+          at = conn.pollTimeout() as number
+          conn.handleTimeout(at)
+          recvAll(conn, at)
+        }
+        // then the window opens and the packet is acknowledged
+        send(conn, at + RTT, { ...PEER, ackNr: seqAdd(conn.nextSeqNr, -1) })
+        expect(conn.bufferedAmount).to.equal(0)
+        return first
+      }
+      const rto = conn.retransmissionTimeout
+      const firstEpisode = episode(T1, 1)
+      expect(conn.retransmissionTimeout).to.equal(rto)
+      const secondEpisode = episode(T1 + 60_000_000, 2)
+      expect(secondEpisode).to.equal(firstEpisode)
+    })
+
     it('neither fast-retransmits nor cuts the window while probing a receive window the reader keeps closed (pair)', () => {
       const pair = new ConnectionPair(config({ recvBufferSize: 64 * 1024 }), { autoRead: false, seed: 3 })
       expect(pair.runUntil(() => pair.hasAcceptor && pair.b.isConfirmed)).to.equal(true)
