@@ -10,7 +10,6 @@ import { Socket } from 'node:net'
 import { Uint8ArrayList } from 'uint8arraylist'
 
 export function cutTcpReads (pieceSize: number): void {
-  // eslint-disable-next-line @typescript-eslint/unbound-method
   const emit = Socket.prototype.emit as (this: Socket, event: string | symbol, ...args: any[]) => boolean
   Socket.prototype.emit = function (this: Socket, event: string | symbol, ...args: any[]): boolean {
     const data = args[0]

@@ -17,6 +17,7 @@ import { ConnectionStateError, InvalidPacketError } from '../../src/engine/error
 import { decodePacket, encodePacket, PacketType, PathMtuKind } from '../../src/engine/packet.ts'
 import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
 import { Prng } from '../sim/prng.ts'
+import { ACCEPT_SEQ, SYN, SYN_ID, SYN_SEQ } from './fixtures.ts'
 import {
   ADDR_A,
   ADDR_B,
@@ -80,23 +81,6 @@ const RECV_TEMPL: PacketExpect = {
   seqNr: seqAdd(LOCAL_SEQ, 1),
   ackNr: seqAdd(REMOTE_SEQ, -1),
   sack: undefined,
-  payload: EMPTY
-}
-
-/** acceptor side: the initiator's id and SYN seq_nr, and the acceptor's initial seq_nr */
-const SYN_ID = 0x4321
-const SYN_SEQ = 0x0100
-const ACCEPT_SEQ = 0xa000
-
-/** the initiator's SYN, as the acceptor under test receives it */
-const SYN: PacketRepr = {
-  type: PacketType.Syn,
-  connectionId: SYN_ID,
-  timestamp: 0,
-  timestampDiff: 0,
-  wndSize: WINDOW,
-  seqNr: SYN_SEQ,
-  ackNr: 0,
   payload: EMPTY
 }
 

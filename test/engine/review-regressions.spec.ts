@@ -10,7 +10,8 @@ import { FixedWindow } from '../../src/engine/congestion/fixed.ts'
 import { Connection, ConnState, maxPayloadFor } from '../../src/engine/connection.ts'
 import { PacketType } from '../../src/engine/packet.ts'
 import { InsertResult, RecvBuffer } from '../../src/engine/recv-buffer.ts'
-import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
+import { seqAdd } from '../../src/engine/seq.ts'
+import { ACCEPT_SEQ, connected, dataOffsets, EMPTY, local, LOCAL_SEQ, MSS, PEER, remote, RTT, SYN, SYN_ID, SYN_SEQ, T0, T1, WINDOW } from './fixtures.ts'
 import {
   ConnectionPair,
   concatBytes,
@@ -29,46 +30,6 @@ import type { PacketExpect, PacketRepr } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
 import type { Packet } from '../../src/engine/packet.ts'
 
-const T0 = 1_000_000
-const RTT = 10_000
-const T1 = T0 + RTT
-const WINDOW = 1 << 20
-const EMPTY = new Uint8Array(0)
-const MSS = maxPayloadFor(resolveConnectionConfig().packetSize)
-
-// the initiator under test: its SYN carries LOCAL_SEQ, the peer's SYN-ACK REMOTE_SEQ
-const LOCAL_ID = 0x1234
-const LOCAL_SEQ = 0x2000
-const REMOTE_SEQ = 0x7000
-
-/** what the peer sends to the initiator under test */
-const PEER: PacketRepr = {
-  type: PacketType.State,
-  connectionId: LOCAL_ID,
-  timestamp: 0,
-  timestampDiff: 0,
-  wndSize: WINDOW,
-  seqNr: REMOTE_SEQ,
-  ackNr: LOCAL_SEQ,
-  payload: EMPTY
-}
-
-// the acceptor under test: the initiator's SYN carries SYN_SEQ, the SYN-ACK ACCEPT_SEQ
-const SYN_ID = 0x4321
-const SYN_SEQ = 0x0100
-const ACCEPT_SEQ = 0xa000
-
-const SYN: PacketRepr = {
-  type: PacketType.Syn,
-  connectionId: SYN_ID,
-  timestamp: 0,
-  timestampDiff: 0,
-  wndSize: WINDOW,
-  seqNr: SYN_SEQ,
-  ackNr: 0,
-  payload: EMPTY
-}
-
 /** what the initiator sends to the acceptor under test after its SYN */
 const INIT: PacketRepr = { ...SYN, type: PacketType.State, connectionId: SYN_ID + 1, seqNr: seqAdd(SYN_SEQ, 1), ackNr: seqAdd(ACCEPT_SEQ, -1) }
 
@@ -78,26 +39,8 @@ function config (overrides: Partial<ConnectionConfig> = {}): Readonly<Connection
   return resolveConnectionConfig({ pathMtuProbing: false, ...overrides })
 }
 
-function local (n: number): number {
-  return seqAdd(LOCAL_SEQ, n)
-}
-
-function remote (n: number): number {
-  return seqAdd(REMOTE_SEQ, n)
-}
-
 function initiated (n: number): number {
   return seqAdd(SYN_SEQ, n)
-}
-
-/** CONNECTED initiator: the SYN-ACK came at T1 and was acknowledged */
-function connected (cfg: Readonly<ConnectionConfig>, isn = LOCAL_SEQ): Connection {
-  const conn = Connection.connect({ config: cfg, randomBytes: scriptedRandomBytes([isn]), now: T0, recvId: LOCAL_ID, congestionController: new FixedWindow(WINDOW) })
-  expectTransmit(conn, T0, [{ type: PacketType.Syn, seqNr: isn }])
-  send(conn, T1, { ...PEER, ackNr: isn })
-  expect(drainEvents(conn)).to.deep.equal([{ type: 'connected' }])
-  expectTransmit(conn, T1, [{ type: PacketType.State, seqNr: seqAdd(isn, 1) }])
-  return conn
 }
 
 /** SYN_RECV acceptor: the SYN-ACK has gone out at T0 */
@@ -105,11 +48,6 @@ function synRecv (cfg: Readonly<ConnectionConfig>): Connection {
   const conn = Connection.accept({ config: cfg, randomBytes: scriptedRandomBytes([ACCEPT_SEQ]), now: T0, syn: toPacket(SYN), congestionController: new FixedWindow(WINDOW) })
   expectTransmit(conn, T0, [SYN_ACK])
   return conn
-}
-
-/** sequence numbers of the data packets, as offsets from `base` */
-function dataOffsets (packets: Packet[], base: number): number[] {
-  return packets.filter(p => p.type === PacketType.Data).map(p => seqDiff(p.seqNr, base))
 }
 
 /** Two connections joined directly, for scripts that hold and reorder packets by hand */
@@ -382,7 +320,7 @@ describe('review regressions', () => {
   describe('loss detection and recovery', () => {
     it('detects losses only within the selective ACK\'s reach with an initial sequence number in the upper half', () => {
       const isn = 0x9000
-      const conn = connected(config({ tailLossProbe: false }), isn)
+      const conn = connected(config({ tailLossProbe: false }), { isn })
       conn.write(T1, new Uint8Array(MSS * 100))
       expect(recvAll(conn, T1).filter(p => p.type === PacketType.Data)).to.have.length(100)
       const at = (i: number): number => seqAdd(isn, 1 + i)

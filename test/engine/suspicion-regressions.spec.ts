@@ -7,70 +7,21 @@
 import { expect } from 'aegir/chai'
 import { resolveConnectionConfig } from '../../src/engine/config.ts'
 import { FixedWindow } from '../../src/engine/congestion/fixed.ts'
-import { Connection, ConnState, maxPayloadFor } from '../../src/engine/connection.ts'
-import { PacketType } from '../../src/engine/packet.ts'
-import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
+import { ConnState, maxPayloadFor } from '../../src/engine/connection.ts'
+import { connected, dataOffsets, local, MSS, PEER, RTT, T1, WINDOW } from './fixtures.ts'
 import {
   ConnectionPair,
-  drainEvents,
   expectNothing,
-  expectTransmit,
   readAll,
   recvAll,
-  scriptedRandomBytes,
   send,
   streamBytes
 } from './helpers.ts'
-import type { EventSummary, PacketRepr } from './helpers.ts'
+import type { EventSummary } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
-import type { CongestionController } from '../../src/engine/congestion/controller.ts'
-import type { Packet } from '../../src/engine/packet.ts'
-
-const T0 = 1_000_000
-const RTT = 10_000
-const T1 = T0 + RTT
-const WINDOW = 1 << 20
-const EMPTY = new Uint8Array(0)
-const MSS = maxPayloadFor(resolveConnectionConfig().packetSize)
-
-// the initiator under test: its SYN carries LOCAL_SEQ, the peer's SYN-ACK REMOTE_SEQ
-const LOCAL_ID = 0x1234
-const LOCAL_SEQ = 0x2000
-const REMOTE_SEQ = 0x7000
-
-/** what the peer sends to the initiator under test */
-const PEER: PacketRepr = {
-  type: PacketType.State,
-  connectionId: LOCAL_ID,
-  timestamp: 0,
-  timestampDiff: 0,
-  wndSize: WINDOW,
-  seqNr: REMOTE_SEQ,
-  ackNr: LOCAL_SEQ,
-  payload: EMPTY
-}
 
 function config (overrides: Partial<ConnectionConfig> = {}): Readonly<ConnectionConfig> {
   return resolveConnectionConfig({ pathMtuProbing: false, tailLossProbe: false, ...overrides })
-}
-
-function local (n: number): number {
-  return seqAdd(LOCAL_SEQ, n)
-}
-
-/** CONNECTED initiator: the SYN-ACK came at T1 (one RTT sample) and was acknowledged */
-function connected (cfg: Readonly<ConnectionConfig>, cc: CongestionController = new FixedWindow(WINDOW)): Connection {
-  const conn = Connection.connect({ config: cfg, randomBytes: scriptedRandomBytes([LOCAL_SEQ]), now: T0, recvId: LOCAL_ID, congestionController: cc })
-  expectTransmit(conn, T0, [{ type: PacketType.Syn, seqNr: LOCAL_SEQ }])
-  send(conn, T1, { ...PEER, ackNr: LOCAL_SEQ })
-  expect(drainEvents(conn)).to.deep.equal([{ type: 'connected' }])
-  expectTransmit(conn, T1, [{ type: PacketType.State, seqNr: local(1) }])
-  return conn
-}
-
-/** sequence numbers of the data packets, as offsets from LOCAL_SEQ */
-function dataOffsets (packets: Packet[]): number[] {
-  return packets.filter(p => p.type === PacketType.Data).map(p => seqDiff(p.seqNr, LOCAL_SEQ))
 }
 
 function sawEnd (events: EventSummary[]): boolean {
@@ -162,7 +113,7 @@ describe('suspicion regressions', () => {
       const packetSize = 150
       const mss = maxPayloadFor(packetSize)
       const cc = new UndoCounter(WINDOW)
-      const conn = connected(config({ packetSize, tailLossProbe: true }), cc)
+      const conn = connected(config({ packetSize, tailLossProbe: true }), { cc })
 
       // local(1) is lost and cuts the window; its retransmission arrives
       let t = T1 + 1000

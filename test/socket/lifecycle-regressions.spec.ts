@@ -9,24 +9,11 @@ import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
 import { expect } from 'aegir/chai'
 import { ConnectionResetError, decodePacket, encodePacket, PacketType, SocketStateError, UtpSocket } from '../../src/index.ts'
-import { waitFor } from './wait-for.ts'
+import { waitFor, within } from './wait-for.ts'
 import type { Packet, UtpConnection } from '../../src/index.ts'
 import type { Socket } from 'node:dgram'
 
 const HOST = '127.0.0.1'
-
-/** Rejects with `message` if `promise` has not settled within `ms` */
-async function within<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(message)) }, ms)
-  })
-  try {
-    return await Promise.race([promise, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** A plain UDP socket that speaks uTP by hand, and the packets it has received */
 async function rawPeer (): Promise<{ raw: Socket, got: Packet[], send(p: Partial<Packet>, port: number): void }> {

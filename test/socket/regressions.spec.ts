@@ -16,7 +16,7 @@ import { expect } from 'aegir/chai'
 import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
 import { UtpListener } from '../../src/transport/listener.ts'
 import { SocketPool } from '../../src/transport/socket-pool.ts'
-import { waitFor } from './wait-for.ts'
+import { waitFor, within } from './wait-for.ts'
 import type { UtpConnection } from '../../src/index.ts'
 import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -24,19 +24,6 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 const HOST = '127.0.0.1'
 const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
 const ENTRY = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
-
-/** Rejects with `message` if `promise` has not settled within `ms` */
-async function within<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const deadline = new Promise<never>((resolve, reject) => {
-    timer = setTimeout(() => { reject(new Error(message)) }, ms)
-  })
-  try {
-    return await Promise.race([promise, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** The UDP port of a `/ipX/.../udp/<port>/...` multiaddr */
 function udpPort (ma: Multiaddr): number {

@@ -14,3 +14,16 @@ export async function waitFor (cond: () => boolean, ms: number, everyMs = 50): P
   }
   return true
 }
+
+/** Rejects with `message` if `promise` has not settled within `ms` */
+export async function within<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((resolve, reject) => {
+    timer = setTimeout(() => { reject(new Error(message)) }, ms)
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
