@@ -10,7 +10,7 @@ import { FixedWindow } from '../../src/engine/congestion/fixed.ts'
 import { Connection, ConnState, maxPayloadFor } from '../../src/engine/connection.ts'
 import { PacketType } from '../../src/engine/packet.ts'
 import { InsertResult, RecvBuffer } from '../../src/engine/recv-buffer.ts'
-import { seqAdd } from '../../src/engine/seq.ts'
+import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
 import { ACCEPT_SEQ, connected, dataOffsets, EMPTY, local, LOCAL_SEQ, MSS, PEER, remote, RTT, SYN, SYN_ID, SYN_SEQ, T0, T1, WINDOW } from './fixtures.ts'
 import {
   ConnectionPair,
@@ -355,6 +355,28 @@ describe('review regressions', () => {
       })).to.equal(true)
       expect(pair.a.stats.fastRetransmits).to.equal(1)
       expect(pair.a.stats.windowCuts).to.equal(1)
+    })
+  })
+
+  describe('resets', () => {
+    it('takes an ST_RESET only if its ack_nr lies between the last acknowledged packet and the next', () => {
+      const conn = connected(config())
+      // idle: everything acknowledged up to local(0), the SYN; the next packet is local(1)
+      for (const ackNr of [local(-1), local(-100), local(-4000), local(2)]) {
+        send(conn, T1 + RTT, { ...PEER, type: PacketType.Reset, ackNr })
+        expect(conn.state).to.equal(ConnState.Connected, `ack_nr local(${seqDiff(ackNr, LOCAL_SEQ)})`)
+      }
+      // what a peer resetting its side sends (its ack_nr) closes it
+      send(conn, T1 + RTT, { ...PEER, type: PacketType.Reset, ackNr: local(0) })
+      expect(drainEvents(conn)).to.deep.equal([{ type: 'closed', reason: 'reset' }])
+    })
+
+    it('takes an ST_RESET answering a packet still in flight', () => {
+      const conn = connected(config({ tailLossProbe: false }))
+      conn.write(T1, streamBytes(3, 3 * MSS))
+      expect(dataOffsets(recvAll(conn, T1))).to.deep.equal([1, 2, 3])
+      send(conn, T1 + RTT, { ...PEER, type: PacketType.Reset, ackNr: local(3) })
+      expect(drainEvents(conn)).to.deep.equal([{ type: 'closed', reason: 'reset' }])
     })
   })
 
