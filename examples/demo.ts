@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
+import { pEvent } from 'p-event'
 import { BULK_PROTOCOL, createNode } from './node.ts'
 
 const TOTAL = 256 * 1024 * 1024
@@ -80,7 +81,8 @@ try {
     }
     hash.update(chunk)
     if (!stream.send(chunk)) {
-      await stream.onDrain()
+      // the 'drain' event, not onDrain(): @libp2p/utils 7.4 resolves every onDrain() after the first at once
+      await pEvent(stream, 'drain', { rejectionEvents: ['close'] })
     }
   }
   await stream.close()

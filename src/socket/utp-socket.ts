@@ -23,6 +23,7 @@ import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
 import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
+import { socketEngineConfig } from './options.ts'
 import { PathMtuCaps } from './path-mtu-cap.ts'
 import { randomPool } from './random-pool.ts'
 import { probeUnreachable } from './unreachable-probe.ts'
@@ -149,8 +150,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private onConnectionsClosed: (() => void) | undefined
   private onSendsDone: (() => void) | undefined
 
+  /** @throws {InvalidConfigError} for an option out of range or of the wrong type */
   constructor (options: UtpSocketOptions = {}) {
     super()
+    const config = socketEngineConfig(options)
     this.type = options.type ?? 'udp4'
     this.log = options.log ?? logger('libp2p:utp:socket')
     this.connectionOptions = options.connection ?? {}
@@ -167,20 +170,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       log: this.log,
       // a scoped logger costs about 2.6 KiB per connection: only when logging is on
       connectionLog: (remote, recvId) => this.log.enabled ? this.log.newScope(`${remote.address}:${remote.port}#${recvId}`) : this.log,
-      config: {
-        ...options.engine,
-        ...definedMicros({
-          targetDelay: options.targetDelay,
-          connectTimeout: options.connectTimeout,
-          idleTimeout: options.idleTimeout,
-          keepAliveInterval: options.keepAliveInterval
-        }),
-        ...(options.packetSize != null ? { packetSize: options.packetSize } : {}),
-        ...(options.pathMtuProbing != null ? { pathMtuProbing: options.pathMtuProbing !== false } : {}),
-        ...(options.maxPacketSize != null ? { maxPacketSize: options.maxPacketSize } : {}),
-        ...(options.recvBufferSize != null ? { recvBufferSize: options.recvBufferSize } : {}),
-        ...(options.sendBufferSize != null ? { sendBufferSize: options.sendBufferSize } : {})
-      }
+      config
     })
     this.dgram = createSocket({ type: this.type, ipv6Only: this.type === 'udp6', lookup: literalLookup })
     this.dgram.on('message', (msg, rinfo) => { this.onMessage(msg, rinfo) })
@@ -189,6 +179,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
 
   /** Binds the UDP socket; port 0 or none picks an ephemeral port */
   async bind (port = 0, host?: string): Promise<void> {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`port must be an integer in [0, 65535], got ${port}`)
+    }
     if (this.closed) {
       throw new SocketStateError('socket is closed')
     }
@@ -404,6 +397,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   /** Sends a raw (non-uTP) datagram from this socket's port */
   async send (buf: Uint8Array, port: number, host: string): Promise<void> {
     this.assertRunning()
+    // bound by us, as connect() binds: node:dgram would bind implicitly, behind this socket's back
+    if (this.binding != null) {
+      await this.binding
+    } else if (!this.bound) {
+      await this.bind()
+    }
+    this.assertRunning()
     await new Promise<void>((resolve, reject) => {
       this.dgram.send(buf, port, host, (err) => { if (err != null) { reject(err) } else { resolve() } })
     })
@@ -414,6 +414,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
    * then frees the port
    */
   async close (graceMs = 2_000): Promise<void> {
+    if (typeof graceMs !== 'number' || Number.isNaN(graceMs) || graceMs < 0) {
+      throw new RangeError(`graceMs must be a number of ms, at least 0, got ${String(graceMs)}`)
+    }
     this.closing ??= this.shutdown(graceMs)
     await this.closing
   }
@@ -803,16 +806,6 @@ function literalLookup (hostname: string, options: any, callback: (...args: any[
     return
   }
   dnsLookup(hostname, options, callback)
-}
-
-function definedMicros (values: Record<string, number | undefined>): Partial<ConnectionConfig> {
-  const out: Record<string, number> = {}
-  for (const [key, value] of Object.entries(values)) {
-    if (value != null) {
-      out[key] = value * MS
-    }
-  }
-  return out
 }
 
 function validateHost (host: string, type: 'udp4' | 'udp6'): void {

@@ -22,6 +22,9 @@ export interface PreparedMultiaddrConnection {
 /** Messages smaller than this, handed over in several pieces, are written as one piece */
 const JOIN_BELOW = 4 * 1024
 
+/** longest delay setTimeout takes */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
 /** Default inactivity timeout of a connection, ms (as `@libp2p/tcp`) */
 export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60 * 1_000
 
@@ -39,7 +42,10 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
 
   constructor (init: PreparedMultiaddrConnectionInit) {
     super(init)
-    this.inactivityMs = init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT
+    const ms = init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT
+    // setTimeout fires after 1 ms for anything beyond 2^31 - 1 ms: Infinity means none, and about
+    // 24.8 days is as long as any inactivity needs waiting for
+    this.inactivityMs = ms === Infinity ? 0 : Math.min(ms, MAX_TIMEOUT_MS)
   }
 
   attach (connection: UtpConnection): this {

@@ -1,6 +1,8 @@
 import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
+import { InvalidConfigError } from '../engine/errors.ts'
 import { ConnectionResetError } from '../socket/errors.ts'
+import { socketEngineConfig } from '../socket/options.ts'
 import { toUtpAddress } from './addresses.ts'
 import { UtpListener } from './listener.ts'
 import { prepareMultiaddrConnection } from './maconn.ts'
@@ -44,7 +46,15 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
   private readonly pool: SocketPool
   private readonly metrics?: UtpMetrics
 
+  /** @throws {InvalidConfigError} for an option out of range or of the wrong type, at once rather than at the first listen or dial */
   constructor (components: UtpComponents, options: UtpOptions = {}) {
+    socketEngineConfig(options)
+    for (const key of ['inboundInactivityTimeout', 'outboundInactivityTimeout'] as const) {
+      const value = options[key]
+      if (value != null && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
+        throw new InvalidConfigError(`${key} must be a number of ms, at least 0 (0 or Infinity: none), got ${String(value)}`)
+      }
+    }
     this.components = components
     this.options = options
     this.log = components.logger.forComponent('libp2p:utp')
