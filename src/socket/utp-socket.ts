@@ -249,6 +249,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   /** Opens a connection from this socket's port; resolves once the handshake completes */
   async connect (port: number, host: string, options: AbortOptions = {}): Promise<UtpConnection> {
     options.signal?.throwIfAborted()
+    // before binding: a dial that cannot go anywhere must not leave the socket bound to a random port
+    validatePort(port)
+    validateHost(host, this.type)
     if (this.binding != null) {
       await this.binding
     } else if (!this.bound) {
@@ -256,8 +259,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     }
     options.signal?.throwIfAborted()
     this.assertRunning()
-    validatePort(port)
-    validateHost(host, this.type)
     const remote = { address: host, port }
     const claimed = this.claimUnconfirmed(remote)
     if (claimed != null) {

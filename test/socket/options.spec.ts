@@ -64,6 +64,16 @@ describe('UtpSocket options', () => {
     expect(socket.address().port).to.be.above(0)
   })
 
+  it('checks a dial\'s port and host before binding: a dial that cannot go anywhere leaves the socket unbound', async () => {
+    const socket = new UtpSocket()
+    sockets.push(socket)
+    await expect(socket.connect(0, HOST)).to.eventually.be.rejectedWith(RangeError)
+    await expect(socket.connect(4000, 'localhost')).to.eventually.be.rejectedWith(TypeError)
+    // still free to bind where the caller wants
+    await socket.bind(0, HOST)
+    expect(socket.address().address).to.equal(HOST)
+  })
+
   it('binds before send() on an unbound socket, so that it stays usable for uTP', async () => {
     const receiver = new UtpSocket()
     sockets.push(receiver)
