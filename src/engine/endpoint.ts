@@ -24,6 +24,9 @@ import type { Packet } from './packet.ts'
 import type { Instant } from './time.ts'
 
 /** A peer's UDP address; `address` is an IP literal */
+/** dials that lost a crossing kept at once, waiting for their replacements to be confirmed */
+const MAX_LOST_DIALS = 256
+
 export interface RemoteAddress {
   address: string
   port: number
@@ -84,6 +87,11 @@ export type EndpointEvent =
   | { type: 'incoming', connection: EndpointConnection }
   /** our dial `dial` lost a SYN crossing: it is gone, `connection` (accepting side) replaces it */
   | { type: 'merged', dial: EndpointConnection, connection: EndpointConnection }
+  /**
+   * the peer answered `dial` after all, before confirming `connection`, which replaced it: the SYN
+   * that won the crossing was forged. `dial` is connected and back; reset `connection`
+   */
+  | { type: 'unmerged', dial: EndpointConnection, connection: EndpointConnection }
   | { type: 'connection', connection: EndpointConnection, event: ConnectionEvent }
 
 /** What {@link Endpoint.handle} did with a datagram */
@@ -150,6 +158,12 @@ export class Endpoint {
   private readonly held = new Set<EndpointConnection>()
   private readonly withEvents = new Set<EndpointConnection>()
   private readonly events: EndpointEvent[] = []
+  /**
+   * Dials that lost a SYN crossing, by their key, kept until the connection that replaced them is
+   * confirmed: anyone can forge a SYN that wins a crossing, and then only the peer's SYN-ACK to
+   * our own SYN tells (the peer of a real crossing never answers it)
+   */
+  private readonly lostDials = new Map<string, { dial: EndpointConnection, merged: EndpointConnection }>()
   private readonly strays: StrayReply[] = []
   private readonly timeWait = new Map<string, ClosedConnection>()
   /** the latest `now` seen, for bookkeeping done outside an input */
@@ -258,6 +272,9 @@ export class Endpoint {
     }
     const entry = this.lookup(remote, packet)
     if (entry == null) {
+      if (this.restoreLostDial(now, remote, packet)) {
+        return 'handled'
+      }
       if (this.answerClosed(now, remote, packet)) {
         return 'handled'
       }
@@ -490,8 +507,52 @@ export class Endpoint {
     this.accepted = merged
     // already our dial's: no other dial may take it over
     this.unconfirmed.delete(merged)
+    this.forgetSettledLostDials()
+    if (this.lostDials.size < MAX_LOST_DIALS) {
+      this.lostDials.set(dial.key, { dial, merged })
+    }
     this.events.push({ type: 'merged', dial, connection: merged })
     return 'handled'
+  }
+
+  /**
+   * The SYN-ACK of a dial that lost a crossing, while the connection that replaced it is still
+   * unconfirmed: the winning SYN was forged. The dial comes back, connected; the socket resets the
+   * other. Forgetting the dial instead answered the genuine SYN-ACK with ST_RESET: one forged SYN
+   * from the peer's address killed a dial.
+   */
+  private restoreLostDial (now: Instant, remote: RemoteAddress, packet: Packet): boolean {
+    const lost = this.lostDials.get(keyOf(remote, packet.connectionId))
+    if (lost == null) {
+      return false
+    }
+    const { dial, merged } = lost
+    if (merged.connection.isConfirmed || merged.connection.isClosed) {
+      this.lostDials.delete(dial.key)
+      return false
+    }
+    if (packet.type !== PacketType.State || packet.ackNr !== dial.connection.initialSeqNr || this.connections.get(remote, dial.connection.recvId) != null) {
+      return false
+    }
+    this.lostDials.delete(dial.key)
+    this.log('SYN-ACK from %s:%d to the dial that lost a crossing: the winning SYN was forged', remote.address, remote.port)
+    this.connections.set(dial.remote, dial.connection.recvId, dial)
+    dial.connection.handlePacket(now, packet)
+    if (dial.connection.state === ConnState.Connected || dial.connection.state === ConnState.FinSent) {
+      this.connected = dial
+    }
+    this.touch(dial)
+    this.events.push({ type: 'unmerged', dial, connection: merged })
+    return true
+  }
+
+  /** Drops the lost dials whose replacement was confirmed (a real crossing) or has closed */
+  private forgetSettledLostDials (): void {
+    for (const [key, { merged }] of this.lostDials) {
+      if (merged.connection.isConfirmed || merged.connection.isClosed) {
+        this.lostDials.delete(key)
+      }
+    }
   }
 
   private lookup (remote: RemoteAddress, p: Packet): EndpointConnection | undefined {
@@ -610,6 +671,10 @@ export class Endpoint {
 
   private refresh (entry: EndpointConnection): void {
     const conn = entry.connection
+    if (this.lostDials.size > 0) {
+      // rare (a crossing lost in the last moments): a lost dial holds its connection until then
+      this.forgetSettledLostDials()
+    }
     if (entry.halfOpen && (conn.isConfirmed || conn.isClosed)) {
       entry.halfOpen = false
       this.halfOpenCount--

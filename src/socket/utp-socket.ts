@@ -146,6 +146,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private timerAt = Infinity
   /** datagrams handed to `dgram.send()` while closing whose callback has not run yet */
   private sendsInFlight = 0
+  /** the dial that came back for a connection that replaced it after a forged SYN (see restoreDial) */
+  private readonly restoredDials = new WeakMap<UtpConnection, UtpConnection>()
   /** set while `close()` waits for the engine to hold no connection */
   private onConnectionsClosed: (() => void) | undefined
   private onSendsDone: (() => void) | undefined
@@ -275,6 +277,11 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       const conn = await this.dial(remote, options)
       if (conn.initiator || await this.proven(conn, options.signal)) {
         return conn
+      }
+      // the peer answered our own SYN instead: the one that won the crossing was forged
+      const restored = this.restoredDials.get(conn)
+      if (restored != null && !restored.destroyed) {
+        return restored
       }
       this.log('the connection %s:%d merged into closed unconfirmed: dialling again', host, port)
     }
@@ -695,6 +702,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         dial.emit('merged', merged)
         continue
       }
+      if (ev.type === 'unmerged') {
+        this.restoreDial(ev.dial, ev.connection)
+        continue
+      }
       const stream = this.streams.get(ev.connection)
       if (stream == null) {
         continue
@@ -704,6 +715,24 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       }
       stream.handleEvent(ev.event)
     }
+  }
+
+  /**
+   * The peer answered a dial that had lost a crossing, before confirming the connection that
+   * replaced it: the SYN that won was forged. The dial, connected, goes to the connect() that waits
+   * for that replacement to be confirmed, and the replacement is reset (its SYN-ACK went to a peer
+   * that never dialled)
+   */
+  private restoreDial (dial: EndpointConnection, replacement: EndpointConnection): void {
+    const restored = this.adopt(dial)
+    const replaced = this.streams.get(replacement)
+    if (this.closing != null || replaced == null || replaced.destroyed || replaced.listenerCount('confirmed') === 0) {
+      refuse(restored, new SocketStateError('dial given up before its peer answered it'))
+      return
+    }
+    this.restoredDials.set(replaced, restored)
+    holdErrors(restored)
+    refuse(replaced, new ConnectionResetError(`connection from ${dial.remote.address}:${dial.remote.port} forged: its SYN won a crossing with our dial`))
   }
 
   /** a counted send (see {@link sendDatagram}) is out or failed: either way it is no longer pending */

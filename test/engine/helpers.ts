@@ -598,7 +598,7 @@ export class EndpointPair extends WireSim<Datagram> {
       }
       return
     }
-    if (ev.type === 'merged') {
+    if (ev.type === 'merged' || ev.type === 'unmerged') {
       // these pairs never dial each other at once
       throw new Error('unexpected simultaneous open')
     }

@@ -136,6 +136,47 @@ describe('simultaneous open', () => {
     expect(a.unconfirmedFrom(A)).to.equal(undefined)
   })
 
+  it('a forged SYN that wins the crossing: the peer\'s SYN-ACK to our own SYN brings the dial back, and a real crossing lets it go', () => {
+    const forgedSyn = encodePacket({ type: PacketType.Syn, connectionId: 0, timestamp: 0, timestampDiff: 0, wndSize: 65535, seqNr: 0, ackNr: 0 })
+    for (const confirmedFirst of [false, true]) {
+      const a = new Endpoint({ randomBytes: seededRandomBytes(5) })
+      const b = new Endpoint({ randomBytes: seededRandomBytes(6) })
+      b.listening = true
+      const dial = a.connect(0, B)
+      const ourSyn = a.pollTransmit(0)
+      expect(ourSyn).to.not.equal(undefined)
+      // a SYN "from B" with id 0 wins the crossing with our dial
+      a.handle(1, B, forgedSyn)
+      const merged = a.pollEvent()
+      expect(merged?.type).to.equal('merged')
+      const replacement = merged?.type === 'merged' ? merged.connection : undefined
+      if (confirmedFirst) {
+        // a real crossing: the peer confirms the replacement (its ACK of the SYN-ACK, whose ack_nr is
+        // one before the SYN-ACK's seq_nr, BEP 29), and never answers our SYN; a late packet in our
+        // dial's name is then unknown
+        a.handle(2, B, encodePacket({ type: PacketType.State, connectionId: 1, timestamp: 0, timestampDiff: 0, wndSize: 65535, seqNr: 1, ackNr: ((replacement?.connection.initialSeqNr ?? 0) - 1) & 0xffff }))
+        expect(replacement?.connection.isConfirmed).to.equal(true)
+      }
+      // B, which never dialled, answers our SYN
+      b.handle(3, A, concatBytes([ourSyn?.header ?? new Uint8Array(0), ourSyn?.payload ?? new Uint8Array(0)]))
+      expect(b.pollEvent()?.type).to.equal('incoming')
+      let synAck
+      for (let t = b.pollTransmit(3); t != null; t = b.pollTransmit(3)) {
+        synAck ??= concatBytes([t.header, t.payload])
+      }
+      const result = a.handle(4, B, synAck as Uint8Array)
+      if (confirmedFirst) {
+        expect(result).to.equal('unknown')
+        expect(dial.connection.state).to.equal(ConnState.SynSent)
+        continue
+      }
+      expect(result).to.equal('handled')
+      const unmerged = a.pollEvent()
+      expect(unmerged).to.deep.include({ type: 'unmerged', dial, connection: replacement })
+      expect(dial.connection.state).to.equal(ConnState.Connected)
+    }
+  })
+
   it('merges nothing when simultaneous open is off: two connections, as before', () => {
     const a = new Endpoint({ randomBytes: seededRandomBytes(3), simultaneousOpen: false })
     a.listening = true

@@ -231,7 +231,7 @@ export class UtpHost implements SimNode {
         }
         continue
       }
-      if (ev.type === 'merged') {
+      if (ev.type === 'merged' || ev.type === 'unmerged') {
         throw new Error('unexpected simultaneous open: the simulated hosts never dial each other at once')
       }
       const t = this.byEntry.get(ev.connection)

@@ -142,6 +142,28 @@ describe('simultaneous open', () => {
     await carries(ba, ab, 'b to a')
   })
 
+  it('a forged SYN that wins the crossing before the SYN-ACK: the peer\'s answer to our own SYN brings the dial back', async () => {
+    const a = await listeningSocket()
+    const b = await listeningSocket()
+    a.on('connection', (c) => { c.on('error', () => {}) })
+    const accepted: UtpConnection[] = []
+    b.on('connection', (c) => {
+      c.on('error', () => {})
+      accepted.push(c)
+    })
+    // on a bound socket connect() has sent the SYN before its first await: the forged SYN (id 0,
+    // which wins any crossing) is in before b's SYN-ACK can be
+    const dialling = a.connect(b.address().port, '127.0.0.1')
+    forge(a, syn(0, 0), b.address().port)
+    const ab = await dialling
+    // the first dial, not a second: an attacker who forged a SYN for each attempt killed the dial
+    expect(ab.initiator).to.equal(true)
+    expect(accepted).to.have.lengthOf(1)
+    expect(accepted[0].destroyed).to.equal(false)
+    await carries(ab, accepted[0], 'a to b')
+    await carries(accepted[0], ab, 'b to a')
+  })
+
   it('a dial aborted after its merge but before the socket delivered it leaves nothing behind', async () => {
     const a = new UtpSocket({ probeUnreachable: false })
     sockets.push(a)
