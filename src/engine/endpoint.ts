@@ -85,7 +85,7 @@ export interface EndpointConnection extends HeapEntry {
 
 export type EndpointEvent =
   | { type: 'incoming', connection: EndpointConnection }
-  /** our dial `dial` lost a SYN crossing: it is gone, `connection` (accepting side) replaces it */
+  /** our dial `dial` lost a SYN crossing: `connection` (accepting side) replaces it, unless 'unmerged' follows */
   | { type: 'merged', dial: EndpointConnection, connection: EndpointConnection }
   /**
    * the peer answered `dial` after all, before confirming `connection`, which replaced it: the SYN
