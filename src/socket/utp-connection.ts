@@ -1,5 +1,5 @@
 import { Duplex } from 'node:stream'
-import { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError } from './errors.ts'
+import { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, SocketStateError } from './errors.ts'
 import { MIN_SLAB_WRITE, SendSlab } from './send-slab.ts'
 import type { ConnectionEvent, CloseReason } from '../engine/connection.ts'
 import type { EndpointConnection } from '../engine/endpoint.ts'
@@ -120,8 +120,14 @@ export class UtpConnection extends Duplex {
    * bulk transfer's rate those short-lived allocations set off most of a receiver's full garbage
    * collections. A sink that throws throws out of the socket's event handling, as a throwing
    * 'data' listener would.
+   *
+   * @throws {SocketStateError} while something listens for 'data' (it would get the backlog twice)
    */
   setDataSink (sink: DataSink): void {
+    if (this.listenerCount('data') > 0) {
+      // reading the Readable side's backlog for the sink would hand it to those listeners as well
+      throw new SocketStateError("setDataSink() replaces the Readable side: remove the 'data' listeners first")
+    }
     const backlog: Uint8Array[] = []
     let chunk: Uint8Array | null
     while (this.readableLength > 0 && (chunk = this.read()) != null) {

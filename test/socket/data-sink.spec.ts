@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
+import { SocketStateError } from '../../src/index.ts'
 import { closePair, PACKET_SIZE, connectedPair, libp2pConnection, preparedLibp2pConnection } from './pair.ts'
 import { expectedHash, sendStream } from './streams.ts'
 import { waitFor } from './wait-for.ts'
@@ -100,6 +101,24 @@ describe('UtpConnection data sink', function () {
     x.end(Buffer.from('second'))
     await ended
     expect(got.join('')).to.equal('first second')
+  })
+
+  it('refuses a sink while something listens for \'data\', which would get the backlog a second time', async () => {
+    pair = await connectedPair({ recvBufferSize: RECV_BUFFER })
+    const { x, y } = pair
+    let viaData = 0
+    const onData = (chunk: Uint8Array): void => { viaData += chunk.byteLength }
+    y.on('data', onData)
+    y.pause()
+    x.write(Buffer.from('held'))
+    // paused: the Readable side holds it (no 'readable' listener, whose removal would resume the flow)
+    expect(await waitFor(() => y.readableLength === 4, 2_000, 1)).to.equal(true)
+    expect(() => { y.setDataSink(() => {}) }).to.throw(SocketStateError)
+    // without the listener, the sink takes the backlog, which the listener never saw
+    y.off('data', onData)
+    const got: string[] = []
+    y.setDataSink((chunks) => { got.push(...chunks.map(c => Buffer.from(c).toString())) })
+    expect({ got: got.join(''), viaData, readable: y.readableLength }).to.deep.equal({ got: 'held', viaData: 0, readable: 0 })
   })
 
   it('a FIN that came while paused ends the Readable side only after the sink has had every byte', async () => {
