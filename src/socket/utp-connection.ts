@@ -27,7 +27,17 @@ export interface UtpConnectionOptions {
   allowHalfOpen?: boolean
   /** bytes the readable side buffers before it stops pulling from the engine (unused once a data sink is set) */
   readableHighWaterMark?: number
+  /**
+   * How long a connection destroyed without an error may take to finish in the background (what
+   * was written delivered, then both FINs) before it is reset, ms (default 60,000, as Linux's
+   * `tcp_fin_timeout`; 0: no limit). A peer that never ends its side, and keeps the connection
+   * alive with keep-alives, would otherwise hold it for good.
+   */
+  orphanTimeout?: number
 }
+
+/** Default {@link UtpConnectionOptions.orphanTimeout}, ms */
+const DEFAULT_ORPHAN_TIMEOUT = 60_000
 
 /**
  * One uTP connection as a Node.js `Duplex` stream. `write()` honours backpressure from the
@@ -58,6 +68,8 @@ export class UtpConnection extends Duplex {
   private engineClosed = false
   /** destroyed without an error: the FIN goes out in the background */
   private closingInBackground = false
+  private readonly orphanMs: number
+  private orphanTimer: ReturnType<typeof setTimeout> | undefined
   private connectedValue: boolean
 
   constructor (carrier: ConnectionCarrier, entry: EndpointConnection, options: UtpConnectionOptions = {}) {
@@ -68,6 +80,8 @@ export class UtpConnection extends Duplex {
     })
     this.carrier = carrier
     this.entry = entry
+    // setTimeout fires after 1 ms beyond 2^31 - 1 ms
+    this.orphanMs = Math.min(options.orphanTimeout ?? DEFAULT_ORPHAN_TIMEOUT, 2 ** 31 - 1)
     this.remoteAddress = entry.remote.address
     this.remotePort = entry.remote.port
     this.remoteFamily = entry.remote.address.includes(':') ? 'IPv6' : 'IPv4'
@@ -224,12 +238,27 @@ export class UtpConnection extends Duplex {
       } else {
         this.entry.connection.end(now)
         this.closingInBackground = true
+        if (this.orphanMs > 0) {
+          this.orphanTimer = setTimeout(this.abandon, this.orphanMs)
+          this.orphanTimer.unref()
+        }
       }
       this.carrier.wake(this.entry)
     }
     this.pendingWrite = undefined
     this.pendingFinal = undefined
     callback(err)
+  }
+
+  /** Resets a connection closing in the background: data nobody will read came, or it took too long */
+  private readonly abandon = (): void => {
+    clearTimeout(this.orphanTimer)
+    if (!this.closingInBackground) {
+      return
+    }
+    this.closingInBackground = false
+    this.entry.connection.reset(this.carrier.now())
+    this.carrier.wake(this.entry)
   }
 
   /**
@@ -244,10 +273,10 @@ export class UtpConnection extends Duplex {
   /** Delivers one engine event (called by the socket) */
   handleEvent (event: ConnectionEvent): void {
     if (this.destroyed) {
-      if (this.closingInBackground && event.type === 'readable') {
-        this.closingInBackground = false
-        this.entry.connection.reset(this.carrier.now())
-        this.carrier.wake(this.entry)
+      if (event.type === 'closed') {
+        clearTimeout(this.orphanTimer)
+      } else if (this.closingInBackground && event.type === 'readable') {
+        this.abandon()
       }
       return
     }

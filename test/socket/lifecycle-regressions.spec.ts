@@ -125,6 +125,27 @@ describe('UtpSocket lifecycle regressions', function () {
     expect(received).to.equal(total)
   })
 
+  it('a connection destroyed without an error is reset once its orphan timeout passes, when the peer never ends its side', async () => {
+    // the peer keeps its side open (half-open) and the connection alive with keep-alives
+    const b = await listening({ keepAliveInterval: 50, connection: { allowHalfOpen: true } })
+    const a = new UtpSocket({ pathMtuProbing: false, probeUnreachable: false, keepAliveInterval: 50, connection: { orphanTimeout: 300 } })
+    cleanup.push(async () => { await a.close(0) })
+    await a.bind(0, HOST)
+    const accepted = once(b, 'connection') as Promise<[UtpConnection]>
+    const x = await a.connect(b.address().port, HOST)
+    const [y] = await accepted
+    y.on('error', () => {})
+    y.resume()
+    const ended = once(y, 'end')
+    x.write('last words')
+    x.destroy()
+    // our FIN arrives: the peer has everything, and carries on with its own side open
+    await within(ended, 2_000, 'the FIN did not arrive')
+    // reset after the orphan timeout: gone on both sides (the peer, which had our FIN, takes the
+    // reset for the end of a graceful close)
+    expect(await waitFor(() => a.connectionCount === 0 && b.connectionCount === 0, 3_000)).to.equal(true, `connections left: ${a.connectionCount} and ${b.connectionCount}`)
+  })
+
   it('a throwing connection handler resets that connection and leaves the process running', async () => {
     const b = await listening()
     b.on('connection', () => { throw new Error('handler bug') })

@@ -31,6 +31,7 @@ describe('UtpSocket options', () => {
 
   const bad: Array<[string, UtpSocketOptions, RegExp]> = [
     ['a negative readable high-water mark (Node checked it only when a peer connected, and crashed)', { connection: { readableHighWaterMark: -1 } }, /connection\.readableHighWaterMark/],
+    ['a negative orphan timeout', { connection: { orphanTimeout: -1 } }, /connection\.orphanTimeout/],
     ['a negative UDP buffer size (the kernel default was kept)', { udpBufferSize: -1 }, /udpBufferSize/],
     ['a UDP buffer size of 0', { udpBufferSize: 0 }, /udpBufferSize/],
     ['a mistyped path MTU mode (read as true)', { pathMtuProbing: 'yes' as any }, /pathMtuProbing/],
