@@ -23,10 +23,10 @@ import type { HeapEntry } from './deadline-heap.ts'
 import type { Packet } from './packet.ts'
 import type { Instant } from './time.ts'
 
-/** A peer's UDP address; `address` is an IP literal */
 /** dials that lost a crossing kept at once, waiting for their replacements to be confirmed */
 const MAX_LOST_DIALS = 256
 
+/** A peer's UDP address; `address` is an IP literal */
 export interface RemoteAddress {
   address: string
   port: number
@@ -495,7 +495,8 @@ export class Endpoint {
       return 'handled'
     }
     this.log('SYN from %s:%d crosses our dial: theirs wins, our dial accepts it', remote.address, remote.port)
-    // our SYN is forgotten silently: the peer dropped it, or will answer it with ST_RESET
+    // our dial leaves the tables, silent (no more SYNs), but is kept in lostDials until the
+    // replacement is confirmed: a SYN-ACK to it would show that the winning SYN was forged
     this.heap.remove(dial)
     this.dirty.delete(dial)
     this.held.delete(dial)

@@ -28,10 +28,10 @@ export interface UtpConnectionOptions {
   /** bytes the readable side buffers before it stops pulling from the engine (unused once a data sink is set) */
   readableHighWaterMark?: number
   /**
-   * How long a connection destroyed without an error may take to finish in the background (what
-   * was written delivered, then both FINs) before it is reset, ms (default 60,000, as Linux's
-   * `tcp_fin_timeout`; 0: no limit). A peer that never ends its side, and keeps the connection
-   * alive with keep-alives, would otherwise hold it for good.
+   * How long a connection destroyed without an error waits for the peer's FIN once everything it
+   * wrote, and its own FIN, has been acknowledged, before it is reset, ms (default 60,000, as
+   * Linux's `tcp_fin_timeout` for FIN_WAIT_2; 0: no limit). A peer that never ends its side, and
+   * keeps the connection alive with keep-alives, would otherwise hold it for good.
    */
   orphanTimeout?: number
 }
@@ -238,10 +238,6 @@ export class UtpConnection extends Duplex {
       } else {
         this.entry.connection.end(now)
         this.closingInBackground = true
-        if (this.orphanMs > 0) {
-          this.orphanTimer = setTimeout(this.abandon, this.orphanMs)
-          this.orphanTimer.unref()
-        }
       }
       this.carrier.wake(this.entry)
     }
@@ -262,8 +258,9 @@ export class UtpConnection extends Duplex {
   }
 
   /**
-   * Drops this stream without a word to the peer: its engine connection is already gone (a dial
-   * whose SYN lost a crossing, replaced by the peer's connection)
+   * Drops this stream without a word to the peer: its engine connection is out of the socket's
+   * hands (a dial whose SYN lost a crossing, replaced by the peer's connection; should the peer
+   * answer that dial after all, it comes back as a new stream)
    */
   discard (): void {
     this.engineClosed = true
@@ -277,6 +274,10 @@ export class UtpConnection extends Duplex {
         clearTimeout(this.orphanTimer)
       } else if (this.closingInBackground && event.type === 'readable') {
         this.abandon()
+      } else if (this.closingInBackground && event.type === 'flushed' && this.orphanMs > 0) {
+        // our FIN is acknowledged: from now on only the peer's FIN is awaited (FIN_WAIT_2)
+        this.orphanTimer = setTimeout(this.abandon, this.orphanMs)
+        this.orphanTimer.unref()
       }
       return
     }

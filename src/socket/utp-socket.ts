@@ -148,6 +148,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private sendsInFlight = 0
   /** the dial that came back for a connection that replaced it after a forged SYN (see restoreDial) */
   private readonly restoredDials = new WeakMap<UtpConnection, UtpConnection>()
+  /** connections that replaced a dial, whose connect() waits for the peer to confirm them */
+  private readonly awaitingProof = new WeakSet<UtpConnection>()
   /** set while `close()` waits for the engine to hold no connection */
   private onConnectionsClosed: (() => void) | undefined
   private onSendsDone: (() => void) | undefined
@@ -700,6 +702,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
           continue
         }
         dial.emit('merged', merged)
+        // its connect() waits for the peer to confirm it (proven()), from a microtask on: an
+        // 'unmerged' in this same flush must still find the dial a taker
+        this.awaitingProof.add(merged)
         continue
       }
       if (ev.type === 'unmerged') {
@@ -726,7 +731,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private restoreDial (dial: EndpointConnection, replacement: EndpointConnection): void {
     const restored = this.adopt(dial)
     const replaced = this.streams.get(replacement)
-    if (this.closing != null || replaced == null || replaced.destroyed || replaced.listenerCount('confirmed') === 0) {
+    if (this.closing != null || replaced == null || replaced.destroyed || !this.awaitingProof.has(replaced)) {
       refuse(restored, new SocketStateError('dial given up before its peer answered it'))
       return
     }

@@ -163,6 +163,29 @@ describe('simultaneous open', () => {
     await carries(accepted[0], ab, 'b to a')
   })
 
+  it('a forged SYN and the SYN-ACK read in one poll phase: the dial still comes back', async () => {
+    const a = new UtpSocket({ probeUnreachable: false, connectTimeout: 2_000 })
+    sockets.push(a)
+    await a.bind(0, '127.0.0.1')
+    a.listen()
+    const peer = createSocket('udp4')
+    raws.push(peer)
+    await new Promise<void>((resolve) => { peer.bind(0, '127.0.0.1', resolve) })
+    const ourSyn = pEvent(peer, 'message') as Promise<Buffer>
+    const dialling = a.connect(peer.address().port, '127.0.0.1')
+    const synPacket = decodePacket(await ourSyn)
+    if (synPacket instanceof Error) {
+      throw synPacket
+    }
+    // both in one synchronous run, as from one poll phase: the merge and the peer's answer to our
+    // own SYN reach the socket in the same flush, before connect() has started waiting on the merge
+    forge(a, syn(0, 0), peer.address().port)
+    forge(a, encodePacket({ type: PacketType.State, connectionId: synPacket.connectionId, timestamp: 0, timestampDiff: 0, wndSize: 65535, seqNr: 5000, ackNr: synPacket.seqNr }), peer.address().port)
+    const conn = await dialling
+    expect(conn.initiator).to.equal(true)
+    expect(conn.destroyed).to.equal(false)
+  })
+
   it('a dial aborted after its merge but before the socket delivered it leaves nothing behind', async () => {
     const a = new UtpSocket({ probeUnreachable: false })
     sockets.push(a)
