@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream'
 import { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, SocketStateError } from './errors.ts'
+import { MAX_TIMER_MS } from './max-timer.ts'
 import { MIN_SLAB_WRITE, SendSlab } from './send-slab.ts'
 import type { ConnectionEvent, CloseReason } from '../engine/connection.ts'
 import type { EndpointConnection } from '../engine/endpoint.ts'
@@ -80,8 +81,7 @@ export class UtpConnection extends Duplex {
     })
     this.carrier = carrier
     this.entry = entry
-    // setTimeout fires after 1 ms beyond 2^31 - 1 ms
-    this.orphanMs = Math.min(options.orphanTimeout ?? DEFAULT_ORPHAN_TIMEOUT, 2 ** 31 - 1)
+    this.orphanMs = Math.min(options.orphanTimeout ?? DEFAULT_ORPHAN_TIMEOUT, MAX_TIMER_MS)
     this.remoteAddress = entry.remote.address
     this.remotePort = entry.remote.port
     this.remoteFamily = entry.remote.address.includes(':') ? 'IPv6' : 'IPv4'

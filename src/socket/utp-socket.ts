@@ -23,6 +23,7 @@ import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
 import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
+import { MAX_TIMER_MS } from './max-timer.ts'
 import { socketEngineConfig } from './options.ts'
 import { PathMtuCaps } from './path-mtu-cap.ts'
 import { randomPool } from './random-pool.ts'
@@ -119,11 +120,6 @@ const PROBE_WAIT_MS = 2_000
  */
 const PROBE_DELAY_MS = 25
 const MS = 1000
-/**
- * Node fires a longer timer after 1 ms (and warns): a far deadline (an idle timeout of weeks) is
- * waited for in steps of this many ms
- */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
   readonly type: 'udp4' | 'udp6'

@@ -2,6 +2,7 @@ import { TimeoutError } from '@libp2p/interface'
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
 import { pEvent } from 'p-event'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { MAX_TIMER_MS } from '../socket/max-timer.ts'
 import type { UtpConnection } from '../socket/utp-connection.ts'
 import type { AbortOptions, MultiaddrConnection } from '@libp2p/interface'
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
@@ -22,9 +23,6 @@ export interface PreparedMultiaddrConnection {
 /** Messages smaller than this, handed over in several pieces, are written as one piece */
 const JOIN_BELOW = 4 * 1024
 
-/** longest delay setTimeout takes */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
-
 /** Default inactivity timeout of a connection, ms (as `@libp2p/tcp`) */
 export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60 * 1_000
 
@@ -43,9 +41,8 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
   constructor (init: PreparedMultiaddrConnectionInit) {
     super(init)
     const ms = init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT
-    // setTimeout fires after 1 ms for anything beyond 2^31 - 1 ms: Infinity means none, and about
-    // 24.8 days is as long as any inactivity needs waiting for
-    this.inactivityMs = ms === Infinity ? 0 : Math.min(ms, MAX_TIMEOUT_MS)
+    // Infinity means none; about 24.8 days is as long as any inactivity needs waiting for
+    this.inactivityMs = ms === Infinity ? 0 : Math.min(ms, MAX_TIMER_MS)
   }
 
   attach (connection: UtpConnection): this {
