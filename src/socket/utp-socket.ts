@@ -196,6 +196,15 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     }
   }
 
+  /** Waits for a bind under way, or binds to an ephemeral port on every interface */
+  private async ensureBound (): Promise<void> {
+    if (this.binding != null) {
+      await this.binding
+    } else if (!this.bound) {
+      await this.bind()
+    }
+  }
+
   private async doBind (port: number, host?: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const settle = (err?: Error): void => {
@@ -252,11 +261,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // before binding: a dial that cannot go anywhere must not leave the socket bound to a random port
     validatePort(port)
     validateHost(host, this.type)
-    if (this.binding != null) {
-      await this.binding
-    } else if (!this.bound) {
-      await this.bind()
-    }
+    await this.ensureBound()
     options.signal?.throwIfAborted()
     this.assertRunning()
     const remote = { address: host, port }
@@ -404,11 +409,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   async send (buf: Uint8Array, port: number, host: string): Promise<void> {
     this.assertRunning()
     // bound by us, as connect() binds: node:dgram would bind implicitly, behind this socket's back
-    if (this.binding != null) {
-      await this.binding
-    } else if (!this.bound) {
-      await this.bind()
-    }
+    await this.ensureBound()
     this.assertRunning()
     await new Promise<void>((resolve, reject) => {
       this.dgram.send(buf, port, host, (err) => { if (err != null) { reject(err) } else { resolve() } })
