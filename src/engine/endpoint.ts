@@ -79,6 +79,8 @@ export interface EndpointConnection extends HeapEntry {
   halfOpen: boolean
   /** our dial, still waiting for its SYN-ACK (indexed for crossing SYNs) */
   dialling: boolean
+  /** an accepted connection that replaced our dial in a crossing: that dial, kept until this one is confirmed */
+  lostDial?: EndpointConnection
   /** arbitrary owner data (the socket layer hangs its stream here) */
   owner?: unknown
 }
@@ -508,9 +510,9 @@ export class Endpoint {
     this.accepted = merged
     // already our dial's: no other dial may take it over
     this.unconfirmed.delete(merged)
-    this.forgetSettledLostDials()
     if (this.lostDials.size < MAX_LOST_DIALS) {
       this.lostDials.set(dial.key, { dial, merged })
+      merged.lostDial = dial
     }
     this.events.push({ type: 'merged', dial, connection: merged })
     return 'handled'
@@ -527,15 +529,13 @@ export class Endpoint {
     if (lost == null) {
       return false
     }
+    // a lost dial stays only while its replacement is unconfirmed and open (see refresh)
     const { dial, merged } = lost
-    if (merged.connection.isConfirmed || merged.connection.isClosed) {
-      this.lostDials.delete(dial.key)
-      return false
-    }
     if (packet.type !== PacketType.State || packet.ackNr !== dial.connection.initialSeqNr || this.connections.get(remote, dial.connection.recvId) != null) {
       return false
     }
     this.lostDials.delete(dial.key)
+    merged.lostDial = undefined
     this.log('SYN-ACK from %s:%d to the dial that lost a crossing: the winning SYN was forged', remote.address, remote.port)
     this.connections.set(dial.remote, dial.connection.recvId, dial)
     dial.connection.handlePacket(now, packet)
@@ -545,15 +545,6 @@ export class Endpoint {
     this.touch(dial)
     this.events.push({ type: 'unmerged', dial, connection: merged })
     return true
-  }
-
-  /** Drops the lost dials whose replacement was confirmed (a real crossing) or has closed */
-  private forgetSettledLostDials (): void {
-    for (const [key, { merged }] of this.lostDials) {
-      if (merged.connection.isConfirmed || merged.connection.isClosed) {
-        this.lostDials.delete(key)
-      }
-    }
   }
 
   private lookup (remote: RemoteAddress, p: Packet): EndpointConnection | undefined {
@@ -672,9 +663,11 @@ export class Endpoint {
 
   private refresh (entry: EndpointConnection): void {
     const conn = entry.connection
-    if (this.lostDials.size > 0) {
-      // rare (a crossing lost in the last moments): a lost dial holds its connection until then
-      this.forgetSettledLostDials()
+    if (entry.lostDial != null && (conn.isConfirmed || conn.isClosed)) {
+      // a real crossing (the peer confirmed the replacement), or the replacement is gone: the
+      // dial it replaced is let go
+      this.lostDials.delete(entry.lostDial.key)
+      entry.lostDial = undefined
     }
     if (entry.halfOpen && (conn.isConfirmed || conn.isClosed)) {
       entry.halfOpen = false
