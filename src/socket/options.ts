@@ -76,11 +76,16 @@ function checkOptions (options: UtpSocketOptions): void {
   if (stream?.allowHalfOpen != null && typeof stream.allowHalfOpen !== 'boolean') {
     throw new InvalidConfigError(`connection.allowHalfOpen must be true or false, got ${String(stream.allowHalfOpen)}`)
   }
-  if (stream?.orphanTimeout != null && (typeof stream.orphanTimeout !== 'number' || Number.isNaN(stream.orphanTimeout) || stream.orphanTimeout < 0)) {
-    throw new InvalidConfigError(`connection.orphanTimeout must be a number of ms, at least 0 (0: no limit), got ${String(stream.orphanTimeout)}`)
-  }
+  checkTimeoutMs('connection.orphanTimeout', stream?.orphanTimeout, '0: no limit')
   if (stream?.readableHighWaterMark != null && !(Number.isInteger(stream.readableHighWaterMark) && stream.readableHighWaterMark >= 0)) {
     throw new InvalidConfigError(`connection.readableHighWaterMark must be an integer, at least 0 (bytes), got ${String(stream.readableHighWaterMark)}`)
+  }
+}
+
+/** A timeout of a layer above the engine, ms: unset, or at least 0 (Infinity allowed; `zero` says what 0 means) */
+export function checkTimeoutMs (name: string, value: unknown, zero: string): void {
+  if (value != null && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
+    throw new InvalidConfigError(`${name} must be a number of ms, at least 0 (${zero}), got ${String(value)}`)
   }
 }
 

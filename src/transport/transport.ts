@@ -1,8 +1,7 @@
 import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { InvalidConfigError } from '../engine/errors.ts'
 import { ConnectionResetError } from '../socket/errors.ts'
-import { socketEngineConfig } from '../socket/options.ts'
+import { checkTimeoutMs, socketEngineConfig } from '../socket/options.ts'
 import { toUtpAddress } from './addresses.ts'
 import { UtpListener } from './listener.ts'
 import { prepareMultiaddrConnection } from './maconn.ts'
@@ -50,10 +49,7 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
   constructor (components: UtpComponents, options: UtpOptions = {}) {
     socketEngineConfig(options)
     for (const key of ['inboundInactivityTimeout', 'outboundInactivityTimeout'] as const) {
-      const value = options[key]
-      if (value != null && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
-        throw new InvalidConfigError(`${key} must be a number of ms, at least 0 (0 or Infinity: none), got ${String(value)}`)
-      }
+      checkTimeoutMs(key, options[key], '0 or Infinity: none')
     }
     this.components = components
     this.options = options
