@@ -12,23 +12,24 @@ import type { ConnectionConfig } from '../engine/config.ts'
 
 const MS = 1000
 
+/** the options in bytes, which the engine takes as they are */
+const BYTE_OPTIONS = ['packetSize', 'maxPacketSize', 'recvBufferSize', 'sendBufferSize'] as const
+
 /** the options given in ms, which the engine takes in µs */
 const MILLISECOND_OPTIONS = ['targetDelay', 'connectTimeout', 'idleTimeout', 'keepAliveInterval'] as const
 
 /** The engine configuration the options ask for; throws {@link InvalidConfigError} on a bad option */
 export function socketEngineConfig (options: UtpSocketOptions): Partial<ConnectionConfig> {
   checkOptions(options)
-  const config: Partial<ConnectionConfig> = {
-    ...options.engine,
-    ...(options.packetSize != null ? { packetSize: options.packetSize } : {}),
-    ...(options.pathMtuProbing != null ? { pathMtuProbing: options.pathMtuProbing !== false } : {}),
-    ...(options.maxPacketSize != null ? { maxPacketSize: options.maxPacketSize } : {})
+  const config: Partial<ConnectionConfig> = { ...options.engine }
+  if (options.pathMtuProbing != null) {
+    config.pathMtuProbing = options.pathMtuProbing !== false
   }
-  if (options.recvBufferSize != null) {
-    config.recvBufferSize = options.recvBufferSize
-  }
-  if (options.sendBufferSize != null) {
-    config.sendBufferSize = options.sendBufferSize
+  for (const key of BYTE_OPTIONS) {
+    const value = options[key]
+    if (value != null) {
+      config[key] = value
+    }
   }
   for (const key of MILLISECOND_OPTIONS) {
     const value = options[key]
