@@ -17,7 +17,7 @@ import { ConnectionStateError, InvalidPacketError } from '../../src/engine/error
 import { decodePacket, encodePacket, PacketType, PathMtuKind } from '../../src/engine/packet.ts'
 import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
 import { Prng } from '../sim/prng.ts'
-import { ACCEPT_SEQ, SYN, SYN_ID, SYN_SEQ } from './fixtures.ts'
+import { ACCEPT_SEQ, fromPeer, SYN, SYN_ID, SYN_SEQ } from './fixtures.ts'
 import {
   ADDR_A,
   ADDR_B,
@@ -63,16 +63,7 @@ const WINDOW = 1 << 20
 const EMPTY = new Uint8Array(0)
 
 /** packets the test sends to the connection under test, as the peer */
-const SEND_TEMPL: PacketRepr = {
-  type: PacketType.State,
-  connectionId: LOCAL_ID,
-  timestamp: 0,
-  timestampDiff: 0,
-  wndSize: WINDOW,
-  seqNr: REMOTE_SEQ,
-  ackNr: LOCAL_SEQ,
-  payload: EMPTY
-}
+const SEND_TEMPL: PacketRepr = fromPeer(LOCAL_SEQ)
 
 /** packets the connection under test sends, once connected */
 const RECV_TEMPL: PacketExpect = {

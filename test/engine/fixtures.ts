@@ -29,17 +29,22 @@ export const LOCAL_ID = 0x1234
 export const LOCAL_SEQ = 0x2000
 export const REMOTE_SEQ = 0x7000
 
-/** what the peer sends to the initiator under test */
-export const PEER: PacketRepr = {
-  type: PacketType.State,
-  connectionId: LOCAL_ID,
-  timestamp: 0,
-  timestampDiff: 0,
-  wndSize: WINDOW,
-  seqNr: REMOTE_SEQ,
-  ackNr: LOCAL_SEQ,
-  payload: EMPTY
+/** What the peer sends to an initiator (with LOCAL_ID) whose SYN carried `localSeq` */
+export function fromPeer (localSeq: number): PacketRepr {
+  return {
+    type: PacketType.State,
+    connectionId: LOCAL_ID,
+    timestamp: 0,
+    timestampDiff: 0,
+    wndSize: WINDOW,
+    seqNr: REMOTE_SEQ,
+    ackNr: localSeq,
+    payload: EMPTY
+  }
 }
+
+/** what the peer sends to the initiator under test */
+export const PEER: PacketRepr = fromPeer(LOCAL_SEQ)
 
 // the acceptor under test: the initiator's SYN carries SYN_SEQ, the SYN-ACK ACCEPT_SEQ
 export const SYN_ID = 0x4321

@@ -30,6 +30,7 @@ import {
 } from '../../src/engine/packet.ts'
 import { MAX_PROBE_TIMEOUT_US, MAX_PROBES, MIN_PROBE_TIMEOUT_US, PathMtuSearch } from '../../src/engine/path-mtu.ts'
 import { seqAdd, seqDiff } from '../../src/engine/seq.ts'
+import { LOCAL_ID, LOCAL_SEQ, MSS, PEER, T1, WINDOW } from './fixtures.ts'
 import {
   ADDR_A,
   ADDR_B,
@@ -44,7 +45,7 @@ import {
   streamBytes,
   transmitBytes
 } from './helpers.ts'
-import type { PacketRepr, Side } from './helpers.ts'
+import type { Side } from './helpers.ts'
 import type { ConnectionConfig } from '../../src/engine/config.ts'
 import type { EndpointConnection, RemoteAddress } from '../../src/engine/endpoint.ts'
 import type { HeaderFields, Packet, PathMtuExtension } from '../../src/engine/packet.ts'
@@ -761,23 +762,7 @@ describe('path MTU probing between two connections', function () {
 // ---------------------------------------------------------------- duplicate ACKs
 
 describe('path MTU probes and duplicate ACKs', () => {
-  const LOCAL_ID = 0x1234
-  const LOCAL_SEQ = 0x2000
-  const REMOTE_SEQ = 0x7000
-  const WINDOW = 1 << 20
-  const MSS = maxPayloadFor(BASE)
-  const T1 = T0 + 10_000
-
-  const PEER: PacketRepr = {
-    type: PacketType.State,
-    connectionId: LOCAL_ID,
-    timestamp: 0,
-    timestampDiff: 0,
-    wndSize: WINDOW,
-    seqNr: REMOTE_SEQ,
-    ackNr: LOCAL_SEQ,
-    payload: EMPTY
-  }
+  // the initiator of test/engine/fixtures.ts, with the default packet size (BASE)
 
   /** Connected to a capable peer, with 4 data packets in flight */
   function inFlight (): Connection {
