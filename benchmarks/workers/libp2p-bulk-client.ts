@@ -6,8 +6,8 @@
  * connection in between and dialling again stalled the timed quic transfer in one run of 14.)
  */
 
-import { pEvent } from 'p-event'
 import { multiaddr } from '@multiformats/multiaddr'
+import { pEvent } from 'p-event'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { cpuSeconds, wallClockMs } from '../lib/clock.ts'
 import { BULK_PROTOCOL, createBenchNode } from '../lib/libp2p-node.ts'
