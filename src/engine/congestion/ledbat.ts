@@ -113,11 +113,7 @@ export class Ledbat implements CongestionController {
       return
     }
     if (!this.ourDelay.hasSamples) {
-      // no delay information at all (a peer that leaves timestamp_difference at 0): behave like
-      // slow start capped by losses, never grow blindly past the initial window
-      if (s.cwndLimited && this.slowStart) {
-        this.cwnd = Math.min(this.maxWindow, this.cwnd + s.bytesAcked)
-      }
+      this.onAckWithoutDelay(s)
       return
     }
 
@@ -170,7 +166,9 @@ export class Ledbat implements CongestionController {
     this.trackPeak(now, this.lastQueuingDelay)
     const peak = Math.max(this.peakNow, this.peakBefore)
     const emptyBelow = Math.min(this.targetDelay * LOW_DELAY_FRACTION, Math.max(QUEUE_NOISE_US, peak * PEAK_FRACTION))
-    const factor = this.lastQueuingDelay < emptyBelow ? LOW_DELAY_LOSS_FACTOR : 0.5
+    // without delay samples the queue is unknown, not empty: halve, as TCP would
+    const queueSeenEmpty = this.ourDelay.hasSamples && this.lastQueuingDelay < emptyBelow
+    const factor = queueSeenEmpty ? LOW_DELAY_LOSS_FACTOR : 0.5
     this.cwnd = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd * factor)
     this.ssthresh = this.cwnd
   }
@@ -188,6 +186,28 @@ export class Ledbat implements CongestionController {
     this.ssthresh = Math.max(MIN_CWND_PACKETS * this.mss, this.cwnd / 2)
     this.cwnd = this.mss
     this.slowStart = true
+  }
+
+  /**
+   * A peer that never reports a delay (timestamp_difference always 0) leaves nothing to steer by
+   * but losses: fall back to Reno (RFC 5681), slow start up to ssthresh and then the configured
+   * gain per RTT, so that the window neither freezes after a loss nor overshoots after a timeout
+   */
+  private onAckWithoutDelay (s: AckSample): void {
+    if (this.slowStart && this.cwnd >= this.ssthresh) {
+      this.slowStart = false
+    }
+    if (!s.cwndLimited) {
+      return
+    }
+    if (this.slowStart) {
+      this.cwnd = Math.min(this.maxWindow, this.ssthresh, this.cwnd + s.bytesAcked)
+      if (this.cwnd >= this.ssthresh) {
+        this.slowStart = false
+      }
+      return
+    }
+    this.cwnd = Math.min(this.maxWindow, this.cwnd + this.gain * this.mss * s.bytesAcked / this.cwnd)
   }
 
   private trackPeak (now: Instant, queuing: Duration): void {
