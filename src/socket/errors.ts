@@ -46,3 +46,25 @@ export class SocketStateError extends Error {
     this.name = 'SocketStateError'
   }
 }
+
+/**
+ * A dial's SYN could not be sent at all: the kernel refused the datagram (EACCES for a broadcast
+ * address, ENETUNREACH, EHOSTUNREACH, EINVAL, EPERM from a firewall...). As with a failed TCP
+ * connect, `code` is the kernel's, with the destination in `address` and `port`; `cause` is the
+ * error `node:dgram` gave.
+ */
+export class DialSendError extends Error {
+  static override name = 'DialSendError'
+  readonly code: string
+  readonly address: string
+  readonly port: number
+
+  constructor (address: string, port: number, cause: Error & { code?: unknown }) {
+    const code = typeof cause.code === 'string' ? cause.code : 'ERR_SOCKET_SEND'
+    super(`connection to ${address}:${port} failed: the SYN could not be sent (${code})`, { cause })
+    this.name = 'DialSendError'
+    this.code = code
+    this.address = address
+    this.port = port
+  }
+}

@@ -22,7 +22,7 @@
 
 export { UtpSocket } from './utp-socket.ts'
 export { UtpConnection } from './utp-connection.ts'
-export { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, SocketStateError } from './errors.ts'
+export { ConnectionRefusedError, ConnectionResetError, ConnectionTimeoutError, DialSendError, SocketStateError } from './errors.ts'
 export { InvalidConfigError } from '../engine/errors.ts'
 export type { UtpSocketOptions, UtpSocketEvents, SocketAddress } from './utp-socket.ts'
 export type { DataSink, UtpConnectionOptions } from './utp-connection.ts'

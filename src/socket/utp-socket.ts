@@ -22,7 +22,8 @@ import { isIP } from 'node:net'
 import { AbortError } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { Endpoint } from '../engine/endpoint.ts'
-import { ConnectionRefusedError, ConnectionResetError, SocketStateError } from './errors.ts'
+import { PacketType } from '../engine/packet.ts'
+import { ConnectionRefusedError, ConnectionResetError, DialSendError, SocketStateError } from './errors.ts'
 import { MAX_TIMER_MS } from './max-timer.ts'
 import { socketEngineConfig } from './options.ts'
 import { PathMtuCaps } from './path-mtu-cap.ts'
@@ -31,7 +32,7 @@ import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
 import type { ConnectionConfig } from '../engine/config.ts'
-import type { EndpointConnection, EndpointEvent, EndpointTransmit } from '../engine/endpoint.ts'
+import type { EndpointConnection, EndpointEvent, EndpointTransmit, RemoteAddress } from '../engine/endpoint.ts'
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import type { RemoteInfo, Socket } from 'node:dgram'
 
@@ -120,6 +121,11 @@ const PROBE_WAIT_MS = 2_000
  */
 const PROBE_DELAY_MS = 25
 const MS = 1000
+/**
+ * Send errors of a full buffer: a lost SYN, which its retransmission recovers from. Any other
+ * refusal of a SYN would be repeated until the connect deadline, which then reported a timeout.
+ */
+const TRANSIENT_SEND_ERRORS = new Set(['ENOBUFS', 'EAGAIN', 'EWOULDBLOCK', 'ENOMEM', 'EINTR'])
 
 export class UtpSocket extends EventEmitter<UtpSocketEvents> implements ConnectionCarrier {
   readonly type: 'udp4' | 'udp6'
@@ -640,14 +646,59 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     if (counted) {
       this.sendsInFlight++
     }
+    // a SYN (type in the header's high nibble) is no such loss when the kernel refuses it: its
+    // dial fails with the cause (synFailed). Only SYNs pay for a callback of their own.
+    const syn = t.header[0] >> 4 === PacketType.Syn
+    // a SYN's connection id is its dial's recv_id (BEP 29 header, bytes 2-3)
+    const synId = syn ? (t.header[2] << 8) | t.header[3] : 0
+    let callback: ((err: Error | null) => void) | undefined = counted ? this.onSent : undefined
+    if (syn) {
+      callback = this.onSynSent(t.remote, synId, counted)
+    }
     try {
-      this.dgram.send(list, t.remote.port, t.remote.address, counted ? this.onSent : undefined)
+      this.dgram.send(list, t.remote.port, t.remote.address, callback)
     } catch (err: any) {
       // never an exception out of the event loop
       if (counted) {
         this.onSent()
       }
+      if (syn) {
+        // not from inside the caller's poll of the engine
+        process.nextTick(() => { this.synFailed(t.remote, synId, err) })
+      }
       this.log.error('could not send to %s:%d - %e', t.remote.address, t.remote.port, err)
+    }
+  }
+
+  private onSynSent (remote: RemoteAddress, recvId: number, counted: boolean): (err: Error | null) => void {
+    return (err) => {
+      if (counted) {
+        this.onSent()
+      }
+      if (err != null) {
+        this.synFailed(remote, recvId, err)
+      }
+    }
+  }
+
+  /**
+   * The kernel refused a dial's SYN (EACCES for a broadcast address, ENETUNREACH, EINVAL...): the
+   * dial fails now with that cause instead of resending the SYN until the connect deadline. Only
+   * that dial: the socket carries on.
+   */
+  private synFailed (remote: RemoteAddress, recvId: number, err: Error & { code?: unknown }): void {
+    if (typeof err.code === 'string' && TRANSIENT_SEND_ERRORS.has(err.code)) {
+      this.log('SYN to %s:%d lost - %e', remote.address, remote.port, err)
+      return
+    }
+    for (const [entry, stream] of this.streams) {
+      if (entry.connection.recvId === recvId && entry.remote.port === remote.port && entry.remote.address === remote.address) {
+        if (!stream.connected && !stream.destroyed) {
+          this.log('SYN to %s:%d refused - %e', remote.address, remote.port, err)
+          stream.destroy(new DialSendError(remote.address, remote.port, err))
+        }
+        return
+      }
     }
   }
 

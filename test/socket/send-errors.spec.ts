@@ -1,0 +1,95 @@
+/**
+ * A dial whose SYN the kernel refuses fails at once with the kernel's cause, instead of resending
+ * the SYN until the connect deadline and reporting a timeout. The refusals are real ones that
+ * Linux gives on loopback alone: EACCES for the limited broadcast address from a socket without
+ * SO_BROADCAST, ENETUNREACH for an IPv4-mapped address from an IPv6-only socket.
+ */
+
+import { expect } from 'aegir/chai'
+import { DialSendError } from '../../src/socket/errors.ts'
+import { UtpSocket } from '../../src/socket/utp-socket.ts'
+import { waitFor } from './wait-for.ts'
+import type { UtpSocketOptions } from '../../src/socket/utp-socket.ts'
+
+/** long enough that a dial failing by timeout is told apart, short enough for a quick failure before the fix */
+const CONNECT_TIMEOUT_MS = 2_000
+
+describe('UtpSocket SYN send errors', function () {
+  this.timeout(10_000)
+  const sockets: UtpSocket[] = []
+
+  afterEach(async () => {
+    await Promise.all(sockets.splice(0).map(async s => { await s.close() }))
+  })
+
+  async function bound (host: string, options: UtpSocketOptions = {}): Promise<UtpSocket> {
+    const s = new UtpSocket({ connectTimeout: CONNECT_TIMEOUT_MS, ...options })
+    sockets.push(s)
+    await s.bind(0, host)
+    return s
+  }
+
+  /** The dial's rejection; fails the test if it resolves */
+  async function rejection (dial: Promise<unknown>): Promise<any> {
+    return dial.then(() => { throw new Error('the dial resolved') }, (err: unknown) => err)
+  }
+
+  it('fails a dial to a broadcast address with EACCES, and the socket dials on', async () => {
+    const listener = await bound('127.0.0.1')
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound('127.0.0.1')
+    const socketErrors: Error[] = []
+    a.on('error', (err) => { socketErrors.push(err) })
+
+    // a dial to a reachable peer under way at the same time is not affected
+    const good = a.connect(listener.address().port, '127.0.0.1')
+    const err = await rejection(a.connect(4000, '255.255.255.255'))
+    expect(err).to.be.instanceOf(DialSendError, String(err))
+    expect(err.code).to.equal('EACCES')
+    expect(err.address).to.equal('255.255.255.255')
+    expect(err.port).to.equal(4000)
+    expect(err.cause).to.have.property('code', 'EACCES')
+
+    const conn = await good
+    expect(conn.connected).to.equal(true)
+    // and one after the failure
+    const again = await a.connect(listener.address().port, '127.0.0.1')
+    expect(again.connected).to.equal(true)
+    // the failed dial leaves nothing behind
+    expect(await waitFor(() => a.connectionCount === 2, 3_000)).to.equal(true, `${a.connectionCount} connections, not 2`)
+    expect(socketErrors).to.deep.equal([])
+  })
+
+  it('fails a dial to an IPv4-mapped address from an IPv6-only socket with ENETUNREACH', async () => {
+    const a = await bound('::1', { type: 'udp6' })
+    const err = await rejection(a.connect(4000, '::ffff:127.0.0.1'))
+    expect(err).to.be.instanceOf(DialSendError, String(err))
+    expect(err.code).to.equal('ENETUNREACH')
+    expect(err.address).to.equal('::ffff:127.0.0.1')
+  })
+
+  it('takes ENOBUFS on a SYN for a loss: the SYN is resent and the dial connects', async () => {
+    const listener = await bound('127.0.0.1')
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound('127.0.0.1', { connectTimeout: 5_000 })
+    // a full send buffer cannot be made to order: the first SYN is dropped with the kernel's error
+    const dgram = (a as any).dgram
+    const send = dgram.send.bind(dgram)
+    let refused = 0
+    dgram.send = (list: unknown, port: number, host: string, cb?: (err: Error | null) => void) => {
+      if (refused === 0) {
+        refused++
+        const err = Object.assign(new Error(`send ENOBUFS ${host}:${port}`), { code: 'ENOBUFS' })
+        process.nextTick(() => cb?.(err))
+        return
+      }
+      send(list, port, host, cb)
+    }
+    const conn = await a.connect(listener.address().port, '127.0.0.1')
+    expect(refused).to.equal(1)
+    expect(conn.connected).to.equal(true)
+    conn.destroy()
+  })
+})
