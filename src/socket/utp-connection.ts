@@ -185,6 +185,12 @@ export class UtpConnection extends Duplex {
 
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     const conn = this.entry.connection
+    if (this.engineClosed) {
+      // the engine closed under an open side: the peer reset after its FIN (see handleClosed),
+      // which the engine's state error would not say
+      callback(new ConnectionResetError(`connection to ${this.remoteAddress}:${this.remotePort} closed by the peer (ST_RESET after its FIN): nothing more can be sent`))
+      return
+    }
     let more: boolean
     try {
       // the engine keeps what it is given until the peer acknowledges it, long after this
@@ -401,6 +407,15 @@ export class UtpConnection extends Duplex {
     return Buffer.concat(chunks, bytes)
   }
 
+  /** Closes the stream once the Readable side has ended (at once if it has) */
+  private closeAfterEnd (): void {
+    if (this.readableEnded) {
+      this.destroy()
+    } else {
+      this.once('end', () => { this.destroy() })
+    }
+  }
+
   private handleClosed (reason: CloseReason, message: string): void {
     this.engineClosed = true
     switch (reason) {
@@ -414,6 +429,12 @@ export class UtpConnection extends Duplex {
         this.pendingFinal = undefined
         final?.()
         this.pull()
+        if (this.allowHalfOpen && !this.writableEnded) {
+          // the peer forgot the connection after its FIN (ST_RESET) while our side was open: it
+          // can send nothing more, and a half-open stream would outlive the connection (without
+          // allowHalfOpen the 'end' ends our side); what the peer sent is still read first
+          this.closeAfterEnd()
+        }
         break
       }
       case 'reset':
