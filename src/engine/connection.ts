@@ -163,6 +163,8 @@ const BOGUS_TIMESTAMP_DIFF = 0x7fffffff
 const LINGER_RTOS = 4
 const MIN_LINGER_US = 1_000_000
 const MAX_LINGER_US = 10_000_000
+/** Smallest payload the peer's window cuts packets to (RFC 879's default TCP MSS) */
+const MIN_WINDOW_BOUND_PAYLOAD = 536
 
 const NOOP_LOG: TraceLogger = Object.assign(() => {}, { trace: () => {}, enabled: false })
 
@@ -209,6 +211,8 @@ export class Connection {
   /** largest datagram we send now: the configured size, or what path MTU probing proved */
   private packetSizeValue: number
   private peerWindow: number
+  /** largest window the peer has advertised, or 0 before its first: new packets take at most half of it */
+  private peerMaxWindow = 0
   /** ack_nr and seq_nr of the packet `peerWindow` came from (see {@link updatePeerWindow}) */
   private windowAckNr: number
   private windowSeqNr: number
@@ -328,6 +332,7 @@ export class Connection {
     const isn = randomU16(init.randomBytes)
     const conn = new Connection(init, (syn.connectionId + 1) & 0xffff, syn.connectionId, false, isn, syn.seqNr, syn.seqNr)
     conn.peerWindow = syn.wndSize
+    conn.notePeerMaxWindow(syn.wndSize)
     conn.replyMicro = u32Sub(wireTimestamp(init.now), syn.timestamp)
     conn.synAckPending = true
     conn.timers.set(Timer.Handshake, init.now + init.config.handshakeTimeout)
@@ -597,6 +602,17 @@ export class Connection {
     this.windowAckNr = p.ackNr
     this.windowSeqNr = p.seqNr
     this.peerWindow = p.wndSize
+    this.notePeerMaxWindow(p.wndSize)
+  }
+
+  private notePeerMaxWindow (window: number): void {
+    if (window <= this.peerMaxWindow) {
+      return
+    }
+    this.peerMaxWindow = window
+    if (this.payloadFor(this.packetSizeValue) !== this.maxPayload) {
+      this.applyPacketSize(this.packetSizeValue)
+    }
   }
 
   /** A valid packet from the initiator after our SYN-ACK proves its address: the handshake is complete */
@@ -1493,8 +1509,22 @@ export class Connection {
   /** New packets are cut to `size`; packets already built keep their size (uTP cannot re-split them) */
   private applyPacketSize (size: number): void {
     this.packetSizeValue = size
-    this.maxPayload = maxPayloadFor(size)
+    this.maxPayload = this.payloadFor(size)
     this.cc.setMss(this.maxPayload)
+  }
+
+  /**
+   * Payload of a new packet with datagrams of `size`, bounded to half the peer's largest window
+   * (as Linux bounds its MSS, tcp_bound_to_half_wnd). A packet that takes the whole window goes
+   * alone, and the receiver holds its ACK for a second packet that cannot come: every window
+   * then waits out the delayed ACK (4 KiB windows with 64 KiB loopback packets moved 4 KiB per 5 ms)
+   */
+  private payloadFor (size: number): number {
+    const payload = maxPayloadFor(size)
+    if (this.peerMaxWindow === 0) {
+      return payload
+    }
+    return Math.min(payload, Math.max(MIN_WINDOW_BOUND_PAYLOAD, Math.floor(this.peerMaxWindow / 2)))
   }
 
   private build (now: Instant, type: PacketKind, seq: number, ackNr: number, payload: Uint8Array, maxSack: number, pathMtu?: PathMtuExtension, padTo = 0): Transmit {
