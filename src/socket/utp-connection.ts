@@ -411,8 +411,13 @@ export class UtpConnection extends Duplex {
   private closeAfterEnd (): void {
     if (this.readableEnded) {
       this.destroy()
-    } else {
-      this.once('end', () => { this.destroy() })
+      return
+    }
+    this.once('end', () => { this.destroy() })
+    if (this.readableLength === 0) {
+      // Node emits 'end' only on a read, which an idle or write-only application never makes: with
+      // nothing buffered, this read ends the stream (or pulls what the engine still holds)
+      this.read(0)
     }
   }
 

@@ -101,6 +101,17 @@ describe('UtpConnection: ST_RESET after the peer\'s FIN on a half-open stream', 
     expect(conn.errored).to.equal(null)
   })
 
+  it('a stream that never reads, with nothing left unread, closes without an error', async () => {
+    const { conn, got, isn, send } = await accepted()
+    const errors: Error[] = []
+    conn.on('error', (err) => { errors.push(err) })
+    const closed = once(conn, 'close')
+    // a write-only or idle application: no 'data' listener, no read(); Node's 'end' needs a read
+    await finThenReset(conn, got, isn, send)
+    await within(closed, 2_000, 'the stream outlived its connection')
+    expect(errors).to.deep.equal([], 'a graceful close reported an error')
+  })
+
   it('a write before what was received has been read fails with ConnectionResetError', async () => {
     const { conn, got, isn, send } = await accepted()
     const errors: Error[] = []
