@@ -90,8 +90,10 @@ export type EndpointEvent =
   /** our dial `dial` lost a SYN crossing: `connection` (accepting side) replaces it, unless 'unmerged' follows */
   | { type: 'merged', dial: EndpointConnection, connection: EndpointConnection }
   /**
-   * the peer answered `dial` after all, before confirming `connection`, which replaced it: the SYN
-   * that won the crossing was forged. `dial` is connected and back; reset `connection`
+   * the peer answered `dial` after all (its SYN-ACK, or its first data when the SYN-ACK was lost),
+   * or reset `connection`, which replaced it, before confirming it: the SYN that won the crossing
+   * was forged (or the peer gave up its own dial). `dial` is back, connected, or still dialling
+   * (its 'connected' event follows, or its 'closed' one); reset `connection` if it is still open
    */
   | { type: 'unmerged', dial: EndpointConnection, connection: EndpointConnection }
   | { type: 'connection', connection: EndpointConnection, event: ConnectionEvent }
@@ -162,8 +164,9 @@ export class Endpoint {
   private readonly events: EndpointEvent[] = []
   /**
    * Dials that lost a SYN crossing, by their key, kept until the connection that replaced them is
-   * confirmed: anyone can forge a SYN that wins a crossing, and then only the peer's SYN-ACK to
-   * our own SYN tells (the peer of a real crossing never answers it)
+   * confirmed or closes: anyone can forge a SYN that wins a crossing, and then only the peer tells,
+   * by answering our own SYN or resetting the replacement (the peer of a real crossing does
+   * neither). A replacement the peer reset takes its dial back to dialling (see refresh).
    */
   private readonly lostDials = new Map<string, { dial: EndpointConnection, merged: EndpointConnection }>()
   private readonly strays: StrayReply[] = []
@@ -531,20 +534,51 @@ export class Endpoint {
     }
     // a lost dial stays only while its replacement is unconfirmed and open (see refresh)
     const { dial, merged } = lost
-    if (packet.type !== PacketType.State || packet.ackNr !== dial.connection.initialSeqNr || this.connections.get(remote, dial.connection.recvId) != null) {
+    // the SYN-ACK, or the acceptor's first data (or FIN) when its SYN-ACK was lost: either
+    // acknowledges our SYN, which only the peer saw. The dial keeps data and asks for the SYN-ACK
+    // again (Connection.handleSynSentPacket)
+    const answer = packet.type === PacketType.State || packet.type === PacketType.Data || packet.type === PacketType.Fin
+    if (!answer || packet.ackNr !== dial.connection.initialSeqNr || this.connections.get(remote, dial.connection.recvId) != null) {
       return false
     }
     this.lostDials.delete(dial.key)
     merged.lostDial = undefined
-    this.log('SYN-ACK from %s:%d to the dial that lost a crossing: the winning SYN was forged', remote.address, remote.port)
+    this.log('answer from %s:%d to the dial that lost a crossing: the winning SYN was forged', remote.address, remote.port)
     this.connections.set(dial.remote, dial.connection.recvId, dial)
     dial.connection.handlePacket(now, packet)
     if (dial.connection.state === ConnState.Connected || dial.connection.state === ConnState.FinSent) {
       this.connected = dial
     }
+    this.bringBack(dial, merged)
+    return true
+  }
+
+  /**
+   * The peer reset the unconfirmed connection that replaced `dial`: the peer of a real crossing
+   * waits for that connection's SYN-ACK, so the winning SYN was forged (or the peer gave its dial
+   * up). That reset can overtake the peer's SYN-ACK to our own SYN (our SYN delayed or lost, the
+   * network reordering): the dial goes on, and resends its SYN at once, which the peer answers
+   * with its SYN-ACK (again). It keeps its own connect deadline, so nothing answering it ends it.
+   */
+  private resumeLostDial (dial: EndpointConnection, merged: EndpointConnection): void {
+    if (dial.connection.state !== ConnState.SynSent || this.connections.get(dial.remote, dial.connection.recvId) != null) {
+      return
+    }
+    this.log('the connection that replaced our dial to %s:%d was reset by the peer: the dial goes on', dial.remote.address, dial.remote.port)
+    this.connections.set(dial.remote, dial.connection.recvId, dial)
+    dial.connection.resendSyn()
+    this.bringBack(dial, merged)
+  }
+
+  /** A lost dial is live again (see {@link restoreLostDial}, {@link resumeLostDial}) */
+  private bringBack (dial: EndpointConnection, merged: EndpointConnection): void {
+    if (dial.connection.state === ConnState.SynSent) {
+      // still waiting for its SYN-ACK: a SYN of a real crossing must find it
+      dial.dialling = true
+      this.dialling.add(dial)
+    }
     this.touch(dial)
     this.events.push({ type: 'unmerged', dial, connection: merged })
-    return true
   }
 
   private lookup (remote: RemoteAddress, p: Packet): EndpointConnection | undefined {
@@ -665,9 +699,13 @@ export class Endpoint {
     const conn = entry.connection
     if (entry.lostDial != null && (conn.isConfirmed || conn.isClosed)) {
       // a real crossing (the peer confirmed the replacement), or the replacement is gone: the
-      // dial it replaced is let go
-      this.lostDials.delete(entry.lostDial.key)
+      // dial it replaced is let go, unless the peer reset the replacement unconfirmed
+      const dial = entry.lostDial
+      this.lostDials.delete(dial.key)
       entry.lostDial = undefined
+      if (!conn.isConfirmed && conn.reason === 'reset') {
+        this.resumeLostDial(dial, entry)
+      }
     }
     if (entry.halfOpen && (conn.isConfirmed || conn.isClosed)) {
       entry.halfOpen = false

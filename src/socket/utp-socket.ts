@@ -148,10 +148,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private timerAt = Infinity
   /** datagrams handed to `dgram.send()` while closing whose callback has not run yet */
   private sendsInFlight = 0
-  /** the dial that came back for a connection that replaced it after a forged SYN (see restoreDial) */
-  private readonly restoredDials = new WeakMap<UtpConnection, UtpConnection>()
-  /** connections that replaced a dial, whose connect() waits for the peer to confirm them */
-  private readonly awaitingProof = new WeakSet<UtpConnection>()
+  /**
+   * the dial that came back for a connection that replaced it after a forged SYN (see
+   * restoreDial), as it resolves once connected
+   */
+  private readonly restoredDials = new WeakMap<UtpConnection, Promise<UtpConnection>>()
+  /** connections that replaced a dial, whose connect() waits for the peer to confirm them, with its options */
+  private readonly awaitingProof = new WeakMap<UtpConnection, AbortOptions>()
   /** set while `close()` waits for the engine to hold no connection */
   private onConnectionsClosed: (() => void) | undefined
   private onSendsDone: (() => void) | undefined
@@ -283,14 +286,19 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // a dial that merged into the peer's crossing SYN is kept only once the peer confirms it: a
     // forged SYN could win the crossing, and then the peer answers our SYN-ACK with ST_RESET
     for (let attempt = 0; attempt < 2; attempt++) {
-      const conn = await this.dial(remote, options)
-      if (conn.initiator || await this.proven(conn, options.signal)) {
-        return conn
+      let conn: UtpConnection | undefined = await this.dial(remote, options)
+      while (conn != null && !conn.initiator) {
+        if (await this.proven(conn, options.signal)) {
+          return conn
+        }
+        // the peer answered our own SYN instead, or reset the connection: the SYN that won the
+        // crossing was forged, and the dial came back (connected, or still waiting for its SYN-ACK)
+        const restoring = this.restoredDials.get(conn)
+        const restored = restoring == null ? undefined : await restoring
+        conn = restored == null || restored.destroyed ? undefined : restored
       }
-      // the peer answered our own SYN instead: the one that won the crossing was forged
-      const restored = this.restoredDials.get(conn)
-      if (restored != null && !restored.destroyed) {
-        return restored
+      if (conn != null) {
+        return conn
       }
       this.log('the connection %s:%d merged into closed unconfirmed: dialling again', host, port)
     }
@@ -354,7 +362,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     options.signal?.throwIfAborted()
     // connect() dials again after a merged or claimed connection closed unconfirmed, which close() may have caused
     this.assertRunning()
-    const { address: host, port } = remote
     const entry = this.endpoint.connect(this.now(), remote)
     const conn = this.adopt(entry)
     this.endpoint.wake(entry)
@@ -363,6 +370,25 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // waiting for their handlers to answer with their ACKs.
     this.sendNow(entry)
     this.flushSoon()
+    return this.established(conn, remote, options)
+  }
+
+  /**
+   * Resolves once the dial `conn` is connected, or with the connection it merged into; a dial
+   * restored after a forged crossing (see {@link restoreDial}) may still be waiting for its SYN-ACK
+   */
+  private async established (conn: UtpConnection, remote: { address: string, port: number }, options: AbortOptions): Promise<UtpConnection> {
+    if (conn.connected) {
+      return conn
+    }
+    if (conn.destroyed) {
+      throw new SocketStateError('connection closed before it was established')
+    }
+    if (options.signal?.aborted === true) {
+      // a restored dial, whose connect() was aborted while it waited for the replacement
+      throw abortDial(conn)
+    }
+    const { address: host, port } = remote
     return new Promise<UtpConnection>((resolve, reject) => {
       let probeTimer: ReturnType<typeof setTimeout> | undefined
       // the probe's socket waits up to PROBE_WAIT_MS for an ICMP error: not past the dial
@@ -385,6 +411,9 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         done()
         conn.discard()
         holdErrors(merged)
+        // connect() waits for the peer to confirm it (proven()), from a microtask on: an
+        // 'unmerged' in the flush that delivered this must still find the dial a taker
+        this.awaitingProof.set(merged, options)
         resolve(merged)
       }
       const onError = (err: Error): void => { done(); reject(err) }
@@ -750,9 +779,6 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
           continue
         }
         dial.emit('merged', merged)
-        // its connect() waits for the peer to confirm it (proven()), from a microtask on: an
-        // 'unmerged' in this same flush must still find the dial a taker
-        this.awaitingProof.add(merged)
         continue
       }
       if (ev.type === 'unmerged') {
@@ -771,19 +797,24 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   }
 
   /**
-   * The peer answered a dial that had lost a crossing, before confirming the connection that
-   * replaced it: the SYN that won was forged. The dial, connected, goes to the connect() that waits
-   * for that replacement to be confirmed, and the replacement is reset (its SYN-ACK went to a peer
-   * that never dialled)
+   * The peer answered a dial that had lost a crossing, or reset the connection that replaced it,
+   * before confirming that connection: the SYN that won was forged. The dial, connected or still
+   * waiting for its SYN-ACK, goes to the connect() that waits for that replacement to be confirmed,
+   * and the replacement is reset (its SYN-ACK went to a peer that never dialled)
    */
   private restoreDial (dial: EndpointConnection, replacement: EndpointConnection): void {
     const restored = this.adopt(dial)
     const replaced = this.streams.get(replacement)
-    if (this.closing != null || replaced == null || replaced.destroyed || !this.awaitingProof.has(replaced)) {
+    const options = replaced == null ? undefined : this.awaitingProof.get(replaced)
+    if (this.closing != null || replaced == null || replaced.destroyed || options == null) {
       refuse(restored, new SocketStateError('dial given up before its peer answered it'))
       return
     }
-    this.restoredDials.set(replaced, restored)
+    // waited on from now: a dial still waiting for its SYN-ACK may merge again in this same flush
+    const connected = this.established(restored, dial.remote, options)
+    // connect() awaits it once the replacement has closed; an abort rejects both
+    connected.catch(() => {})
+    this.restoredDials.set(replaced, connected)
     holdErrors(restored)
     refuse(replaced, new ConnectionResetError(`connection from ${dial.remote.address}:${dial.remote.port} forged: its SYN won a crossing with our dial`))
   }
