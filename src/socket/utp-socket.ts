@@ -155,6 +155,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private readonly restoredDials = new WeakMap<UtpConnection, Promise<UtpConnection>>()
   /** connections that replaced a dial, whose connect() waits for the peer to confirm them, with its options */
   private readonly awaitingProof = new WeakMap<UtpConnection, AbortOptions>()
+  /** SYNs of a dial that the kernel refused or dropped (see synFailed) */
+  private readonly synSendFailures = new WeakMap<EndpointConnection, number>()
   /** set while `close()` waits for the engine to hold no connection */
   private onConnectionsClosed: (() => void) | undefined
   private onSendsDone: (() => void) | undefined
@@ -711,23 +713,31 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   }
 
   /**
-   * The kernel refused a dial's SYN (EACCES for a broadcast address, ENETUNREACH, EINVAL...): the
-   * dial fails now with that cause instead of resending the SYN until the connect deadline. Only
-   * that dial: the socket carries on.
+   * The kernel refused a dial's SYN (EACCES for a broadcast address, ENETUNREACH, EINVAL...): a dial
+   * none of whose SYNs left fails now with that cause instead of resending the SYN until the
+   * connect deadline. Only that dial: the socket carries on.
    */
   private synFailed (remote: RemoteAddress, recvId: number, err: Error & { code?: unknown }): void {
-    if (typeof err.code === 'string' && TRANSIENT_SEND_ERRORS.has(err.code)) {
-      this.log('SYN to %s:%d lost - %e', remote.address, remote.port, err)
-      return
-    }
     for (const [entry, stream] of this.streams) {
-      if (entry.connection.recvId === recvId && entry.remote.port === remote.port && entry.remote.address === remote.address) {
-        if (!stream.connected && !stream.destroyed) {
-          this.log('SYN to %s:%d refused - %e', remote.address, remote.port, err)
-          stream.destroy(new DialSendError(remote.address, remote.port, err))
-        }
+      if (entry.connection.recvId !== recvId || entry.remote.port !== remote.port || entry.remote.address !== remote.address) {
+        continue
+      }
+      if (stream.connected || stream.destroyed) {
         return
       }
+      const failures = (this.synSendFailures.get(entry) ?? 0) + 1
+      this.synSendFailures.set(entry, failures)
+      const transient = typeof err.code === 'string' && TRANSIENT_SEND_ERRORS.has(err.code)
+      // as a TCP connect: only a dial none of whose SYNs ever left fails. Once one has, a refused
+      // resend is a loss (a full conntrack table gives EPERM for a while, a route comes and goes)
+      // and the next resend may get through; the SYNs so far are the dial's packets sent
+      if (transient || failures < entry.connection.stats.packetsSent) {
+        this.log('SYN to %s:%d not sent - %e', remote.address, remote.port, err)
+        return
+      }
+      this.log('SYN to %s:%d refused - %e', remote.address, remote.port, err)
+      stream.destroy(new DialSendError(remote.address, remote.port, err))
+      return
     }
   }
 

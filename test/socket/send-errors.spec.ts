@@ -92,4 +92,54 @@ describe('UtpSocket SYN send errors', function () {
     expect(conn.connected).to.equal(true)
     conn.destroy()
   })
+
+  /** Replaces the socket's datagram sends: `fate(n)` decides the n-th SYN's (from 1), all else is sent */
+  function scriptSyns (socket: UtpSocket, fate: (n: number) => 'send' | 'lose' | NodeJS.ErrnoException): { syns: number } {
+    const dgram = (socket as any).dgram
+    const send = dgram.send.bind(dgram)
+    const count = { syns: 0 }
+    dgram.send = (list: Uint8Array[] | Uint8Array, port: number, host: string, cb?: (err: Error | null) => void) => {
+      const header = Array.isArray(list) ? list[0] : list
+      if (header[0] >> 4 !== 4) {
+        send(list, port, host, cb)
+        return
+      }
+      const f = fate(++count.syns)
+      if (f === 'send') {
+        send(list, port, host, cb)
+      } else if (f === 'lose') {
+        // left this host, lost on the way
+        process.nextTick(() => cb?.(null))
+      } else {
+        process.nextTick(() => cb?.(f))
+      }
+    }
+    return count
+  }
+
+  const refusal = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`send ${code}`), { code })
+
+  it('a refused resend does not fail a dial whose first SYN left: the next resend connects', async () => {
+    const listener = await bound('127.0.0.1')
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound('127.0.0.1', { connectTimeout: 8_000 })
+    // the first SYN is lost on the way, the first resend refused (a full conntrack table gives
+    // EPERM for a while), the second resend goes through
+    const count = scriptSyns(a, n => n === 1 ? 'lose' : n === 2 ? refusal('EPERM') : 'send')
+    const conn = await a.connect(listener.address().port, '127.0.0.1')
+    expect(count.syns).to.equal(3)
+    expect(conn.connected).to.equal(true)
+    conn.destroy()
+  })
+
+  it('fails the dial when no SYN ever left: a transient loss, then a refusal', async () => {
+    // no ICMP probe: it would find nobody listening there and refuse the dial first
+    const a = await bound('127.0.0.1', { connectTimeout: 8_000, probeUnreachable: false })
+    const count = scriptSyns(a, n => n === 1 ? refusal('ENOBUFS') : refusal('EPERM'))
+    const err = await rejection(a.connect(4000, '127.0.0.1'))
+    expect(err).to.be.instanceOf(DialSendError, String(err))
+    expect(err.code).to.equal('EPERM')
+    expect(count.syns).to.equal(2)
+  })
 })
