@@ -1019,7 +1019,9 @@ export class Connection {
       const minRtt = this.rtt.minRtt
       if (minRtt != null && now - pkt.sentAt < minRtt * SPURIOUS_RTT_FRACTION) {
         ack.spurious = true
-        if (pkt.seq === this.lastCutSeq) {
+        // only if the retransmission of the cut is the only one: after another (a tail probe, a
+        // timeout), an early ACK may answer the retransmission of the cut, which repaired a real loss
+        if (pkt.seq === this.lastCutSeq && pkt.transmissions === 2) {
           ack.undo = true
         }
         // RFC 8985 6.2: this ACK says nothing about when the retransmission was delivered; taking
@@ -1251,8 +1253,14 @@ export class Connection {
     this.rtt.backoff()
     this.cc.onTimeout(now)
     this.stats.windowCuts++
-    // they go out again as the window (back to one packet) allows, oldest first
+    // they go out again as the window (back to one packet) allows, oldest first: an allowance an
+    // earlier recovery left unused would send a second one (RFC 5681 3.1, Linux's cwnd of in-flight + 1)
     this.markAllLost()
+    this.recoverySends = 0
+    // an earlier cut proved spurious now says nothing of the timeout (another packet may be the one
+    // that timed out): its undo would also undo the timeout's window. Linux, in its loss state,
+    // undoes only on an ACK that moves una and answers an original transmission
+    this.lastCutSeq = undefined
     this.recoveryPoint = this.out.nxt
     this.dupAcks = 0
   }
