@@ -626,7 +626,9 @@ export class Endpoint {
   }
 
   private idInUse (remote: RemoteAddress, id: number): boolean {
-    return this.connections.get(remote, id & 0xffff) != null || this.timeWait.has(keyOf(remote, id & 0xffff))
+    const key = keyOf(remote, id & 0xffff)
+    // a dial that lost a crossing keeps its id: the peer's answer to its SYN must find it
+    return this.connections.get(remote, id & 0xffff) != null || this.timeWait.has(key) || this.lostDials.has(key)
   }
 
   /** A packet for a connection that closed gracefully: acknowledge its FIN again, quietly */
@@ -701,7 +703,9 @@ export class Endpoint {
       // a real crossing (the peer confirmed the replacement), or the replacement is gone: the
       // dial it replaced is let go, unless the peer reset the replacement unconfirmed
       const dial = entry.lostDial
-      this.lostDials.delete(dial.key)
+      if (this.lostDials.get(dial.key)?.dial === dial) {
+        this.lostDials.delete(dial.key)
+      }
       entry.lostDial = undefined
       if (!conn.isConfirmed && conn.reason === 'reset') {
         this.resumeLostDial(dial, entry)

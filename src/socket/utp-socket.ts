@@ -327,6 +327,10 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
    * it receives at its address), false if the connection closes first
    */
   private async proven (conn: UtpConnection, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted === true) {
+      // aborted between the merge and this wait: no 'abort' event comes any more
+      throw abortDial(conn)
+    }
     if (conn.confirmed) {
       return true
     }

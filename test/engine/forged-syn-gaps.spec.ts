@@ -10,7 +10,7 @@ import { expect } from 'aegir/chai'
 import { ConnState } from '../../src/engine/connection.ts'
 import { Endpoint } from '../../src/engine/endpoint.ts'
 import { decodePacket, encodePacket, PacketType } from '../../src/engine/packet.ts'
-import { concatBytes, readAll, seededRandomBytes } from './helpers.ts'
+import { concatBytes, readAll, scriptedRandomBytes, seededRandomBytes } from './helpers.ts'
 import type { EndpointConnection, EndpointEvent, RemoteAddress } from '../../src/engine/endpoint.ts'
 import type { Packet } from '../../src/engine/packet.ts'
 
@@ -252,5 +252,21 @@ describe('forged SYN that wins a crossing: the gaps', () => {
     expect(c.a.handle(4_000, B, c.synAck)).to.equal('handled')
     expect(events(c.a).filter(ev => ev.type === 'unmerged')).to.have.lengthOf(1)
     expect(c.dial.connection.state).to.equal(ConnState.Connected)
+  })
+})
+
+describe('Endpoint: a lost dial keeps its connection id', () => {
+  it('a second dial to the same peer does not take the id of a dial that lost a crossing', () => {
+    // the dial draws id 500, the second dial draws 500 again: it must take another
+    const a = new Endpoint({ randomBytes: scriptedRandomBytes([500, 1000, 7, 500, 600, 2000]) })
+    a.listening = true
+    const dial = a.connect(0, B)
+    expect(dial.connection.recvId).to.equal(500)
+    transmits(a, 0)
+    expect(a.handle(1_000, B, FORGED_SYN)).to.equal('handled')
+    const [merged] = events(a)
+    expect(merged).to.include({ type: 'merged', dial })
+    const second = a.connect(2_000, B)
+    expect(second.connection.recvId).to.not.equal(dial.connection.recvId)
   })
 })

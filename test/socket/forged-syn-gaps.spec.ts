@@ -41,7 +41,7 @@ class RawPeer {
   }
 
   /** The next packet received that `matches`; those before it are skipped */
-  async next (what: string, matches: (p: Packet) => boolean): Promise<Packet> {
+  async next (what: string, matches: (p: Packet) => boolean, ms = 1_000): Promise<Packet> {
     const take = async (): Promise<Packet> => {
       while (true) {
         const p = this.queue.shift()
@@ -55,7 +55,7 @@ class RawPeer {
         }
       }
     }
-    return within(take(), 1_000, `the peer received no ${what}`)
+    return within(take(), ms, `the peer received no ${what}`)
   }
 
   send (fields: { type: Packet['type'], connectionId: number, seqNr: number, ackNr: number, payload?: Uint8Array }, port: number): void {
@@ -101,8 +101,8 @@ describe('forged SYN that wins a crossing over UDP: the gaps', () => {
     const port = a.address().port
     // the replacement's SYN-ACK names no connection of the peer's: ST_RESET, with its seq_nr
     peer.send({ type: PacketType.Reset, connectionId: 0, seqNr: 1, ackNr: replacementSynAck.seqNr }, port)
-    // the dial goes on: its own SYN again, at once
-    const again = await peer.next('second SYN', p => p.type === PacketType.Syn)
+    // the dial goes on: its own SYN again, at once (well before the SYN's 1 s retransmission)
+    const again = await peer.next('second SYN', p => p.type === PacketType.Syn, 300)
     expect(again.connectionId, 'the first dial, not a new one').to.equal(ourSyn.connectionId)
     expect(again.seqNr).to.equal(ourSyn.seqNr)
     peer.send({ type: PacketType.State, connectionId: ourSyn.connectionId, seqNr: 5000, ackNr: ourSyn.seqNr }, port)
@@ -149,5 +149,25 @@ describe('forged SYN that wins a crossing over UDP: the gaps', () => {
     expect(conn.connected).to.equal(true)
     expect(conn.destroyed).to.equal(false)
     expect(await waitFor(() => a.connectionCount === 1, 2_000, 1)).to.equal(true)
+  })
+
+  it('an abort in the turn the forged SYN won the crossing rejects connect() at once', async () => {
+    const a = new UtpSocket({ probeUnreachable: false })
+    sockets.push(a)
+    await a.bind(0, '127.0.0.1')
+    a.listen()
+    a.on('connection', (c) => { c.on('error', () => {}) })
+    const peer = new RawPeer()
+    const peerPort = await peer.bind()
+    const ac = new AbortController()
+    const dialling = a.connect(peerPort, '127.0.0.1', { signal: ac.signal })
+    dialling.catch(() => {})
+    await peer.next('SYN', p => p.type === PacketType.Syn)
+    // the merge is delivered, and the abort comes before connect() waits for the peer's proof
+    inject(a, { type: PacketType.Syn, connectionId: 0, seqNr: 0, ackNr: 0 }, peerPort)
+    ;(a as any).flush()
+    ac.abort()
+    const err = await within(dialling.then(() => undefined, (e: unknown) => e), 2_000, 'connect() ignored the abort')
+    expect(err).to.have.property('name', 'AbortError')
   })
 })
