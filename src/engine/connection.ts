@@ -1468,6 +1468,11 @@ export class Connection {
     if (search == null || !this.confirmed || this.stateValue > ConnState.FinSent) {
       return undefined
     }
+    if (this.maxPayload < maxPayloadFor(this.packetSizeValue)) {
+      // the peer's window already cuts packets below the proven size (payloadFor): a larger one
+      // could not be filled, and its probes would be pure overhead. The search resumes if it grows
+      return undefined
+    }
     const size = search.nextProbe(now, this.rtt.rto)
     if (size === 0) {
       return undefined
