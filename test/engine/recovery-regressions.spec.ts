@@ -59,6 +59,20 @@ function timeout (conn: ReturnType<typeof connected>, at: Instant): void {
   expect(conn.stats.timeouts).to.equal(before + 1)
 }
 
+/**
+ * Four packets out at `t`, then a SACK of the last three: local(1) goes out again as a fast
+ * retransmission and the window is cut to four packets. Returns the time of that SACK.
+ */
+function fastRetransmitOfFirst (conn: ReturnType<typeof connected>, cc: RenoMoves, t: Instant, seed: number): Instant {
+  conn.write(t, streamBytes(seed, 4 * MSS))
+  expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1, 2, 3, 4])
+  t += RTT
+  send(conn, t, { ...PEER, sack: new Uint8Array([0b111, 0, 0, 0]) })
+  expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1])
+  expect(cc.window).to.equal(4 * MSS)
+  return t
+}
+
 describe('loss recovery regressions', () => {
   it('sends one packet after a timeout, whatever allowance an earlier recovery left unused', () => {
     const cc = new RenoMoves(8)
@@ -67,12 +81,7 @@ describe('loss recovery regressions', () => {
     // local(1) is lost; the halved window has room for its retransmission, so the allowance to
     // resend past the window that the loss granted goes unused
     let t = T1 + 1000
-    conn.write(t, streamBytes(1, 4 * MSS))
-    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1, 2, 3, 4])
-    t += RTT
-    send(conn, t, { ...PEER, sack: new Uint8Array([0b111, 0, 0, 0]) })
-    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1])
-    expect(cc.window).to.equal(4 * MSS)
+    t = fastRetransmitOfFirst(conn, cc, t, 1)
     t += RTT
     send(conn, t, { ...PEER, ackNr: local(4) })
     expect(conn.bufferedAmount).to.equal(0)
@@ -122,12 +131,7 @@ describe('loss recovery regressions', () => {
 
     // local(1) is lost: fast retransmit, the window is halved
     let t = T1 + 1000
-    conn.write(t, streamBytes(5, 4 * MSS))
-    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1, 2, 3, 4])
-    t += RTT
-    send(conn, t, { ...PEER, sack: new Uint8Array([0b111, 0, 0, 0]) })
-    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1])
-    expect(cc.window).to.equal(4 * MSS)
+    t = fastRetransmitOfFirst(conn, cc, t, 5)
 
     // no answer for two RTTs: the tail loss probe sends it a third time
     t = conn.pollTimeout() as number
@@ -148,12 +152,7 @@ describe('loss recovery regressions', () => {
     const conn = connected(config(), { cc })
 
     let t = T1 + 1000
-    conn.write(t, streamBytes(6, 4 * MSS))
-    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1, 2, 3, 4])
-    t += RTT
-    send(conn, t, { ...PEER, sack: new Uint8Array([0b111, 0, 0, 0]) })
-    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1])
-    expect(cc.window).to.equal(4 * MSS)
+    t = fastRetransmitOfFirst(conn, cc, t, 6)
 
     // local(1) was only late: its ACK comes sooner than any round trip after the retransmission
     send(conn, t + 1000, { ...PEER, ackNr: local(4) })

@@ -70,8 +70,8 @@ function inject (socket: UtpSocket, fields: { type: Packet['type'], connectionId
   ;(socket as any).onMessage(Buffer.from(bytes), rinfo)
 }
 
-/** `a` dials the peer; once its SYN is out, the forged SYN (id 0) wins the crossing */
-async function forgedCrossing (): Promise<{ a: UtpSocket, peer: RawPeer, dialling: Promise<UtpConnection>, ourSyn: Packet, replacementSynAck: Packet }> {
+/** A listening socket `a` dials a raw peer; resolves once the peer has our SYN */
+async function dialRawPeer (options: { signal?: AbortSignal } = {}): Promise<{ a: UtpSocket, peer: RawPeer, peerPort: number, dialling: Promise<UtpConnection>, ourSyn: Packet }> {
   const a = new UtpSocket({ probeUnreachable: false })
   sockets.push(a)
   await a.bind(0, '127.0.0.1')
@@ -79,10 +79,16 @@ async function forgedCrossing (): Promise<{ a: UtpSocket, peer: RawPeer, diallin
   a.on('connection', (c) => { c.on('error', () => {}) })
   const peer = new RawPeer()
   const peerPort = await peer.bind()
-  const dialling = a.connect(peerPort, '127.0.0.1')
+  const dialling = a.connect(peerPort, '127.0.0.1', options)
   // not awaited yet: a rejection is checked where it is awaited
   dialling.catch(() => {})
   const ourSyn = await peer.next('SYN', p => p.type === PacketType.Syn)
+  return { a, peer, peerPort, dialling, ourSyn }
+}
+
+/** `a` dials the peer; once its SYN is out, the forged SYN (id 0) wins the crossing */
+async function forgedCrossing (): Promise<{ a: UtpSocket, peer: RawPeer, dialling: Promise<UtpConnection>, ourSyn: Packet, replacementSynAck: Packet }> {
+  const { a, peer, dialling, ourSyn } = await dialRawPeer()
   peer.send({ type: PacketType.Syn, connectionId: 0, seqNr: 0, ackNr: 0 }, a.address().port)
   const replacementSynAck = await peer.next('SYN-ACK of the forged SYN', p => p.type === PacketType.State && p.connectionId === 0)
   return { a, peer, dialling, ourSyn, replacementSynAck }
@@ -152,17 +158,8 @@ describe('forged SYN that wins a crossing over UDP: the gaps', () => {
   })
 
   it('an abort in the turn the forged SYN won the crossing rejects connect() at once', async () => {
-    const a = new UtpSocket({ probeUnreachable: false })
-    sockets.push(a)
-    await a.bind(0, '127.0.0.1')
-    a.listen()
-    a.on('connection', (c) => { c.on('error', () => {}) })
-    const peer = new RawPeer()
-    const peerPort = await peer.bind()
     const ac = new AbortController()
-    const dialling = a.connect(peerPort, '127.0.0.1', { signal: ac.signal })
-    dialling.catch(() => {})
-    await peer.next('SYN', p => p.type === PacketType.Syn)
+    const { a, peerPort, dialling } = await dialRawPeer({ signal: ac.signal })
     // the merge is delivered, and the abort comes before connect() waits for the peer's proof
     inject(a, { type: PacketType.Syn, connectionId: 0, seqNr: 0, ackNr: 0 }, peerPort)
     ;(a as any).flush()
