@@ -122,8 +122,8 @@ const PROBE_WAIT_MS = 2_000
 const PROBE_DELAY_MS = 25
 const MS = 1000
 /**
- * Send errors of a full buffer: a lost SYN, which its retransmission recovers from. Any other
- * refusal of a SYN would be repeated until the connect deadline, which then reported a timeout.
+ * Send errors of a full buffer: a lost SYN, which its retransmission recovers from, even when no
+ * SYN of the dial has left yet (any other refusal fails such a dial: see synFailed)
  */
 const TRANSIENT_SEND_ERRORS = new Set(['ENOBUFS', 'EAGAIN', 'EWOULDBLOCK', 'ENOMEM', 'EINTR'])
 
