@@ -220,6 +220,11 @@ export class Endpoint {
     return this.connections.values()
   }
 
+  /** The connection `remote` reaches with `recvId` (our id: what its packets carry, and a dial's SYN) */
+  connectionAt (remote: RemoteAddress, recvId: number): EndpointConnection | undefined {
+    return this.connections.get(remote, recvId)
+  }
+
   /**
    * A connection accepted from `remote` that the initiator has not confirmed yet: a dial towards
    * `remote` may take it over instead of sending a SYN that would cross it (simultaneous open)

@@ -722,27 +722,23 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
    * connect deadline. Only that dial: the socket carries on.
    */
   private synFailed (remote: RemoteAddress, recvId: number, err: Error & { code?: unknown }): void {
-    for (const [entry, stream] of this.streams) {
-      if (entry.connection.recvId !== recvId || entry.remote.port !== remote.port || entry.remote.address !== remote.address) {
-        continue
-      }
-      if (stream.connected || stream.destroyed) {
-        return
-      }
-      const failures = (this.synSendFailures.get(entry) ?? 0) + 1
-      this.synSendFailures.set(entry, failures)
-      const transient = typeof err.code === 'string' && TRANSIENT_SEND_ERRORS.has(err.code)
-      // as a TCP connect: only a dial none of whose SYNs ever left fails. Once one has, a refused
-      // resend is a loss (a full conntrack table gives EPERM for a while, a route comes and goes)
-      // and the next resend may get through; the SYNs so far are the dial's packets sent
-      if (transient || failures < entry.connection.stats.packetsSent) {
-        this.log('SYN to %s:%d not sent - %e', remote.address, remote.port, err)
-        return
-      }
-      this.log('SYN to %s:%d refused - %e', remote.address, remote.port, err)
-      stream.destroy(new DialSendError(remote.address, remote.port, err))
+    const entry = this.endpoint.connectionAt(remote, recvId)
+    const stream = entry == null ? undefined : this.streams.get(entry)
+    if (entry == null || stream == null || stream.connected || stream.destroyed) {
       return
     }
+    const failures = (this.synSendFailures.get(entry) ?? 0) + 1
+    this.synSendFailures.set(entry, failures)
+    const transient = typeof err.code === 'string' && TRANSIENT_SEND_ERRORS.has(err.code)
+    // as a TCP connect: only a dial none of whose SYNs ever left fails. Once one has, a refused
+    // resend is a loss (a full conntrack table gives EPERM for a while, a route comes and goes)
+    // and the next resend may get through; the SYNs so far are the dial's packets sent
+    if (transient || failures < entry.connection.stats.packetsSent) {
+      this.log('SYN to %s:%d not sent - %e', remote.address, remote.port, err)
+      return
+    }
+    this.log('SYN to %s:%d refused - %e', remote.address, remote.port, err)
+    stream.destroy(new DialSendError(remote.address, remote.port, err))
   }
 
   private dispatchEvents (): void {
