@@ -5,14 +5,13 @@
  * and a write meanwhile fails with a typed error instead of the engine's state error.
  */
 
-import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { expect } from 'aegir/chai'
-import { ConnectionResetError, ConnState, decodePacket, encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
+import { ConnectionResetError, ConnState, PacketType, UtpSocket } from '../../src/index.ts'
+import { HOST, rawPeer } from './raw-peer.ts'
 import { waitFor, within } from './wait-for.ts'
 import type { Packet, UtpConnection } from '../../src/index.ts'
 
-const HOST = '127.0.0.1'
 const CONN_ID = 4000
 const SEQ = 700
 
@@ -34,19 +33,11 @@ describe('UtpConnection: ST_RESET after the peer\'s FIN on a half-open stream', 
     cleanup.push(async () => { await b.close(0) })
     await b.bind(0, HOST)
     b.listen()
-    const raw = createSocket('udp4')
+    const { raw, got, send: sendTo } = await rawPeer()
     cleanup.push(() => { raw.close() })
-    await new Promise<void>((resolve) => { raw.bind(0, HOST, resolve) })
-    const got: Packet[] = []
-    raw.on('message', (m) => {
-      const p = decodePacket(m)
-      if (!(p instanceof Error)) {
-        got.push(p)
-      }
-    })
     const port = b.address().port
     const send = (p: Partial<Packet>): void => {
-      raw.send(encodePacket({ timestamp: 0, timestampDiff: 0, wndSize: 1 << 20, connectionId: CONN_ID + 1, ...p } as any), port, HOST)
+      sendTo({ connectionId: CONN_ID + 1, ...p }, port)
     }
     const connection = once(b, 'connection') as Promise<[UtpConnection]>
     send({ type: PacketType.Syn, connectionId: CONN_ID, seqNr: SEQ, ackNr: 0 })

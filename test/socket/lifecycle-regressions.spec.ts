@@ -8,29 +8,11 @@ import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
 import { expect } from 'aegir/chai'
-import { ConnectionResetError, decodePacket, encodePacket, PacketType, SocketStateError, UtpSocket } from '../../src/index.ts'
+import { ConnectionResetError, encodePacket, PacketType, SocketStateError, UtpSocket } from '../../src/index.ts'
+import { HOST, rawPeer } from './raw-peer.ts'
 import { waitFor, within } from './wait-for.ts'
 import type { Packet, UtpConnection } from '../../src/index.ts'
 import type { Socket } from 'node:dgram'
-
-const HOST = '127.0.0.1'
-
-/** A plain UDP socket that speaks uTP by hand, and the packets it has received */
-async function rawPeer (): Promise<{ raw: Socket, got: Packet[], send(p: Partial<Packet>, port: number): void }> {
-  const raw = createSocket('udp4')
-  await new Promise<void>((resolve) => { raw.bind(0, HOST, resolve) })
-  const got: Packet[] = []
-  raw.on('message', (m) => {
-    const p = decodePacket(m)
-    if (!(p instanceof Error)) {
-      got.push(p)
-    }
-  })
-  const send = (p: Partial<Packet>, port: number): void => {
-    raw.send(encodePacket({ timestamp: 0, timestampDiff: 0, wndSize: 1 << 20, ...p } as any), port, HOST)
-  }
-  return { raw, got, send }
-}
 
 /** Open file descriptors of this process: a UDP socket holds one until it is closed, ref'd or not */
 function openDescriptors (): number {
