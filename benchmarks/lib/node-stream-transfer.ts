@@ -6,6 +6,8 @@
 
 import { once } from 'node:events'
 import { wallClockMs, cpuSeconds } from './clock.ts'
+import { gcCounts, gcSince } from './gc-count.ts'
+import type { GcCounts } from './gc-count.ts'
 import type { UtpConnection } from '../../src/socket/index.ts'
 import type { Readable, Writable } from 'node:stream'
 
@@ -15,11 +17,13 @@ export interface SendResult {
   /** wall clock when the stream finished */
   finishMs: number
   cpu: number
+  gc: GcCounts
 }
 
 /** Writes `total` bytes as copies of `chunk`, then ends the stream and waits for 'finish' */
 export async function sendAll (stream: Writable, chunk: Uint8Array, total: number): Promise<SendResult> {
   const cpuStart = cpuSeconds()
+  const gcStart = gcCounts()
   const startMs = wallClockMs()
   let left = total
   while (left > 0) {
@@ -33,7 +37,7 @@ export async function sendAll (stream: Writable, chunk: Uint8Array, total: numbe
   const finished = once(stream, 'finish')
   stream.end()
   await finished
-  return { startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+  return { startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart, gc: gcSince(gcStart) }
 }
 
 export interface ReceiveResult {
@@ -42,6 +46,7 @@ export interface ReceiveResult {
   endMs: number
   /** CPU time from the call to the end */
   cpu: number
+  gc: GcCounts
 }
 
 /** Counts bytes until the stream ends */
@@ -65,8 +70,9 @@ export async function receiveAllFromSink (conn: UtpConnection): Promise<ReceiveR
 /** CPU and byte count from now until `stream` ends; `attach` starts the reading and reports bytes */
 async function countUntilEnd (stream: Readable, attach: (add: (bytes: number) => void) => void): Promise<ReceiveResult> {
   const cpuStart = cpuSeconds()
+  const gcStart = gcCounts()
   let bytes = 0
   attach((n) => { bytes += n })
   await once(stream, 'end')
-  return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+  return { bytes, endMs: wallClockMs(), cpu: cpuSeconds() - cpuStart, gc: gcSince(gcStart) }
 }

@@ -6,7 +6,7 @@
 
 import { failed, measured, notMeasured } from '../lib/line.ts'
 import { median } from '../lib/stats.ts'
-import type { TransferOutcome } from './transfer.ts'
+import type { TransferOutcome, TransferRun } from './transfer.ts'
 import type { Line } from '../lib/line.ts'
 
 export interface CpuSubject {
@@ -25,6 +25,15 @@ function referenceNote (ref: CpuSubject['reference'], side: 'senderCpuPerGiB' | 
   return `${ref.label}: ${median(runs.map(r => r[side])).toFixed(2)} s/GiB`
 }
 
+/** "GCs per run (scavenges / mark-compacts): 26 / 0, 0 / 41" */
+function gcNote (runs: TransferRun[], side: 'sender' | 'receiver'): string {
+  const counts = runs.map(r => side === 'sender' ? r.senderGc : r.receiverGc)
+  if (counts.some(c => c == null)) {
+    return ''
+  }
+  return `GCs per run (scavenges / mark-compacts): ${counts.map(c => `${c?.scavenges} / ${c?.markCompacts}`).join(', ')}`
+}
+
 export function cpu (subjects: CpuSubject[]): Line[] {
   const lines: Line[] = []
   for (const { key, label, outcome, reference } of subjects) {
@@ -37,7 +46,8 @@ export function cpu (subjects: CpuSubject[]): Line[] {
       } else if (outcome.runs.ok.length === 0) {
         lines.push(failed(lineKey, lineLabel, 's/GiB', `the ${label} row failed`))
       } else {
-        lines.push(measured(lineKey, lineLabel, 's/GiB', outcome.runs.ok.map(r => r[field]), referenceNote(reference, field)))
+        const note = [referenceNote(reference, field), gcNote(outcome.runs.ok, side)].filter(s => s !== '').join('; ')
+        lines.push(measured(lineKey, lineLabel, 's/GiB', outcome.runs.ok.map(r => r[field]), note))
       }
     }
   }

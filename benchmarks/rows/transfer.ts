@@ -13,6 +13,7 @@ import { failed, failureNote, measured, repeat } from '../lib/line.ts'
 import { median } from '../lib/stats.ts'
 import { Worker, stopAll } from '../lib/worker.ts'
 import type { Message } from '../lib/channel.ts'
+import type { GcCounts } from '../lib/gc-count.ts'
 import type { Line, Repeated } from '../lib/line.ts'
 import type { BenchOptions } from '../lib/options.ts'
 
@@ -36,6 +37,9 @@ export interface TransferRun {
   /** CPU seconds per GiB moved */
   senderCpuPerGiB: number
   receiverCpuPerGiB: number
+  /** garbage collections over the same spans as the CPU figures, where the worker counts them */
+  senderGc?: GcCounts
+  receiverGc?: GcCounts
   sender: Message
   receiver: Message
 }
@@ -79,6 +83,8 @@ async function once (spec: TransferSpec, options: BenchOptions): Promise<Transfe
       seconds,
       senderCpuPerGiB: Number(done.cpu) / (bytes / GiB),
       receiverCpuPerGiB: Number(result.cpu) / (bytes / GiB),
+      senderGc: done.gc as GcCounts | undefined,
+      receiverGc: result.gc as GcCounts | undefined,
       sender: done,
       receiver: result
     }

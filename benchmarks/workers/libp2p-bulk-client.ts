@@ -10,8 +10,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { pEvent } from 'p-event'
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { cpuSeconds, wallClockMs } from '../lib/clock.ts'
+import { gcCounts, gcSince } from '../lib/gc-count.ts'
 import { BULK_PROTOCOL, createBenchNode } from '../lib/libp2p-node.ts'
 import { makeChunk } from '../lib/payload.ts'
+import type { GcCounts } from '../lib/gc-count.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -25,7 +27,7 @@ interface Args {
 }
 
 /** Sends `total` bytes over a new bulk stream and waits for the server's answer */
-async function sendOverStream (node: Libp2p, addr: Multiaddr, chunk: Uint8Array, total: number): Promise<{ startMs: number, finishMs: number, cpu: number }> {
+async function sendOverStream (node: Libp2p, addr: Multiaddr, chunk: Uint8Array, total: number): Promise<{ startMs: number, finishMs: number, cpu: number, gc: GcCounts }> {
   const stream = await node.dialProtocol(addr, BULK_PROTOCOL)
   const answer = (async () => {
     for await (const chunk of stream) {
@@ -35,6 +37,7 @@ async function sendOverStream (node: Libp2p, addr: Multiaddr, chunk: Uint8Array,
     }
   })()
   const cpuStart = cpuSeconds()
+  const gcStart = gcCounts()
   const startMs = wallClockMs()
   let left = total
   while (left > 0) {
@@ -48,7 +51,7 @@ async function sendOverStream (node: Libp2p, addr: Multiaddr, chunk: Uint8Array,
   }
   await stream.close()
   await answer
-  return { startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart }
+  return { startMs, finishMs: wallClockMs(), cpu: cpuSeconds() - cpuStart, gc: gcSince(gcStart) }
 }
 
 runWorker(async () => {

@@ -10,6 +10,7 @@
 import { report, runWorker, workerArgs } from '../lib/channel.ts'
 import { cpuSeconds, wallClockMs } from '../lib/clock.ts'
 import { cutTcpReads } from '../lib/cut-reads.ts'
+import { gcCounts, gcSince } from '../lib/gc-count.ts'
 import { BULK_PROTOCOL, ECHO_PROTOCOL, createBenchNode } from '../lib/libp2p-node.ts'
 import type { Libp2pTransport } from '../lib/libp2p-node.ts'
 
@@ -33,15 +34,17 @@ runWorker(async () => {
   await node.handle(BULK_PROTOCOL, async (stream) => {
     const type = bulkStreams++ === 0 && warmupBytes > 0 ? 'warmup' : 'result'
     const cpuStart = cpuSeconds()
+    const gcStart = gcCounts()
     let bytes = 0
     for await (const chunk of stream) {
       bytes += chunk.byteLength
     }
     const endMs = wallClockMs()
     const cpu = cpuSeconds() - cpuStart
+    const gc = gcSince(gcStart)
     stream.send(new Uint8Array(1))
     await stream.close()
-    report({ type, bytes, endMs, cpu })
+    report({ type, bytes, endMs, cpu, gc })
   })
   await node.handle(ECHO_PROTOCOL, async (stream) => {
     for await (const chunk of stream) {
