@@ -77,7 +77,7 @@ const libutp = await step('libutp-raw', async () => libutpRaw(options), transfer
 const p2pUtp = await step('libp2p-utp', async () => libp2pBulk('utp', options), transferLine, 'MB/s')
 const p2pTcp = await step('libp2p-tcp', async () => libp2pBulk('tcp', options), transferLine, 'MB/s')
 // a reference: libp2p working through as many chunks as over uTP, the transport in the kernel
-// (lib/cut-reads.ts); the README's estimate of what libp2p can reach over node:dgram starts there
+// (lib/cut-reads.ts); the estimate of what libp2p can reach over node:dgram starts there (ANALYSIS.md)
 const p2pTcpCut = await step('libp2p-tcp-cut', async () => libp2pTcpCutReads(options, p2pTcp), transferLine, 'MB/s')
 // quic rows install @chainsafe/libp2p-quic on first use, or print `not measured` with the reason
 await step('libp2p-quic', async () => libp2pBulk('quic', options), transferLine, 'MB/s')

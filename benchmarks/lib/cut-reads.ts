@@ -3,7 +3,7 @@
  * read to their listeners as pieces of one uTP packet's payload, each copied into a buffer of its
  * own, the way node:dgram hands over datagrams. libp2p (Noise, Yamux) then does its per-chunk work
  * on as many chunks as over uTP, while TCP still does the transport's work in the kernel: the
- * starting point of an estimate of what libp2p can reach over node:dgram (README, Performance).
+ * starting point of an estimate of what libp2p can reach over node:dgram (benchmarks/ANALYSIS.md).
  */
 
 import { Socket } from 'node:net'

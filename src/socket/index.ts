@@ -6,7 +6,7 @@
  * layer and the two libp2p packages they log and fail through (`@libp2p/logger`,
  * `@libp2p/interface`), not the transport, multiaddr or `@libp2p/utils`. Node allocates one buffer
  * per received datagram, and the major collections those buffers bring on mark the whole
- * JavaScript heap, so a receiving process pays for what it holds (README, Performance).
+ * JavaScript heap, so a receiving process pays for what it holds (benchmarks/ANALYSIS.md, Ceilings).
  *
  * @example
  *
