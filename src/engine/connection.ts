@@ -394,7 +394,10 @@ export class Connection {
     return !this.endQueued && this.stateValue < ConnState.FinSent
   }
 
-  /** Largest datagram this connection sends now, bytes (path MTU probing may have raised it) */
+  /**
+   * The datagram size this connection sends with now, bytes (path MTU probing may have raised
+   * it); a payload is also bounded by half the peer's largest window (see payloadFor)
+   */
   get packetSize (): number {
     return this.packetSizeValue
   }

@@ -113,7 +113,11 @@ export class UtpConnection extends Duplex {
     return srtt == null ? undefined : srtt / 1000
   }
 
-  /** Largest datagram the connection sends now, bytes: the configured size, or what path MTU probing proved */
+  /**
+   * The datagram size the connection sends with now, bytes: the configured size, or what path MTU
+   * probing proved. A peer with a small receive window gets smaller packets: their payload is at
+   * most half the largest window it has advertised (at least 536 bytes)
+   */
   get packetSize (): number {
     return this.entry.connection.packetSize
   }
