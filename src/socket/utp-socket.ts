@@ -684,11 +684,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // a SYN (type in the header's high nibble) is no such loss when the kernel refuses it: its
     // dial fails with the cause (synFailed). Only SYNs pay for a callback of their own.
     const syn = t.header[0] >> 4 === PacketType.Syn
-    // a SYN's connection id is its dial's recv_id (BEP 29 header, bytes 2-3)
-    const synId = syn ? (t.header[2] << 8) | t.header[3] : 0
+    // a SYN's connection id is its dial's recv_id (BEP 29 header, bytes 2-3). The kernel may
+    // report on it after that dial is gone and a new one drew the same id: the report is the
+    // dial's own, found now, not whatever holds its id then
+    const dial = syn ? this.endpoint.connectionAt(t.remote, (t.header[2] << 8) | t.header[3]) : undefined
     let callback: ((err: Error | null) => void) | undefined = counted ? this.onSent : undefined
-    if (syn) {
-      callback = this.onSynSent(t.remote, synId, counted)
+    if (dial != null) {
+      callback = this.onSynSent(dial, counted)
     }
     try {
       this.dgram.send(list, t.remote.port, t.remote.address, callback)
@@ -697,21 +699,21 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       if (counted) {
         this.onSent()
       }
-      if (syn) {
+      if (dial != null) {
         // not from inside the caller's poll of the engine
-        process.nextTick(() => { this.synFailed(t.remote, synId, err) })
+        process.nextTick(() => { this.synFailed(dial, err) })
       }
       this.log.error('could not send to %s:%d - %e', t.remote.address, t.remote.port, err)
     }
   }
 
-  private onSynSent (remote: RemoteAddress, recvId: number, counted: boolean): (err: Error | null) => void {
+  private onSynSent (dial: EndpointConnection, counted: boolean): (err: Error | null) => void {
     return (err) => {
       if (counted) {
         this.onSent()
       }
       if (err != null) {
-        this.synFailed(remote, recvId, err)
+        this.synFailed(dial, err)
       }
     }
   }
@@ -721,10 +723,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
    * none of whose SYNs left fails now with that cause instead of resending the SYN until the
    * connect deadline. Only that dial: the socket carries on.
    */
-  private synFailed (remote: RemoteAddress, recvId: number, err: Error & { code?: unknown }): void {
-    const entry = this.endpoint.connectionAt(remote, recvId)
-    const stream = entry == null ? undefined : this.streams.get(entry)
-    if (entry == null || stream == null || stream.connected || stream.destroyed) {
+  private synFailed (entry: EndpointConnection, err: Error & { code?: unknown }): void {
+    const remote = entry.remote
+    const stream = this.streams.get(entry)
+    // a dial that lost a crossing is out of the connection table but keeps its stream: only the
+    // dial the table still holds fails
+    if (this.endpoint.connectionAt(remote, entry.connection.recvId) !== entry || stream == null || stream.connected || stream.destroyed) {
       return
     }
     const failures = (this.synSendFailures.get(entry) ?? 0) + 1

@@ -133,6 +133,46 @@ describe('UtpSocket SYN send errors', function () {
     conn.destroy()
   })
 
+  it('a refusal reported late for a dial that is gone does not fail a new dial that drew the same connection id', async () => {
+    const listener = await bound('127.0.0.1')
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound('127.0.0.1', { connectTimeout: 5_000 })
+    // every dial draws the same connection id (and initial sequence number)
+    ;(a as any).endpoint.randomBytes = (buf: Uint8Array) => { buf.fill(0x5a) }
+    const dgram = (a as any).dgram
+    const send = dgram.send.bind(dgram)
+    let syns = 0
+    let heldCallback: ((err: Error | null) => void) | undefined
+    dgram.send = (list: Uint8Array[] | Uint8Array, port: number, host: string, cb?: (err: Error | null) => void) => {
+      const header = Array.isArray(list) ? list[0] : list
+      if (header[0] >> 4 !== 4 || ++syns > 2) {
+        send(list, port, host, cb)
+        return
+      }
+      if (syns === 1) {
+        // the first dial's SYN stays in the kernel's queue: its outcome is reported later
+        heldCallback = cb
+        return
+      }
+      // the second dial's SYN leaves; then, before its SYN-ACK can be read, the kernel reports
+      // that the first dial's SYN was refused
+      send(list, port, host, cb)
+      process.nextTick(() => { heldCallback?.(refusal('EACCES')) })
+    }
+    const first = new AbortController()
+    const gone = rejection(a.connect(listener.address().port, '127.0.0.1', { signal: first.signal }))
+    expect(await waitFor(() => heldCallback != null, 3_000)).to.equal(true, 'the first SYN was not sent')
+    first.abort()
+    expect((await gone).name).to.equal('AbortError')
+    expect(await waitFor(() => a.connectionCount === 0, 3_000)).to.equal(true, `${a.connectionCount} connections, not 0`)
+
+    const conn = await a.connect(listener.address().port, '127.0.0.1')
+    expect(syns).to.equal(2)
+    expect(conn.connected).to.equal(true)
+    conn.destroy()
+  })
+
   it('fails the dial when no SYN ever left: a transient loss, then a refusal', async () => {
     // no ICMP probe: it would find nobody listening there and refuse the dial first
     const a = await bound('127.0.0.1', { connectTimeout: 8_000, probeUnreachable: false })
