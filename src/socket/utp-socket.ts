@@ -32,7 +32,7 @@ import { probeUnreachable } from './unreachable-probe.ts'
 import { UtpConnection } from './utp-connection.ts'
 import type { ConnectionCarrier, UtpConnectionOptions } from './utp-connection.ts'
 import type { ConnectionConfig } from '../engine/config.ts'
-import type { EndpointConnection, EndpointEvent, EndpointTransmit, RemoteAddress } from '../engine/endpoint.ts'
+import type { EndpointConnection, EndpointEvent, EndpointTransmit } from '../engine/endpoint.ts'
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import type { RemoteInfo, Socket } from 'node:dgram'
 
