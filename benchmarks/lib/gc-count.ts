@@ -23,6 +23,8 @@ export function gcCounts (): GcCounts {
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
         const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind
+        // incremental marking steps (kind 8) belong to the mark-compact they lead to, and minor
+        // mark-sweep (kind 2) runs only under --minor-ms: neither is counted
         if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
           counts.scavenges++
         } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
@@ -35,8 +37,9 @@ export function gcCounts (): GcCounts {
 }
 
 /**
- * The collections since `start` (from {@link gcCounts}). Node reports a collection after the turn
- * it ran in, so one in the last turn before the call can be missing.
+ * The collections since `start` (from {@link gcCounts}). Node reports a collection two
+ * `setImmediate` turns after it ran, so those of the last turns before either call count on the
+ * wrong side: one or two out of tens.
  */
 export function gcSince (start: GcCounts): GcCounts {
   const now = gcCounts()

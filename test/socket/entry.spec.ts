@@ -1,7 +1,7 @@
 /**
  * `libp2p-utp/socket` (src/socket/index.ts) serves the same classes as the main entry and loads
  * neither the libp2p transport nor the packages only it needs: a receiving process pays for every
- * module it holds at each major collection (README, Performance).
+ * module it holds at each major collection (benchmarks/ANALYSIS.md, Ceilings).
  */
 
 import { execFile } from 'node:child_process'
