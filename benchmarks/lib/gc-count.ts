@@ -1,8 +1,8 @@
 /**
  * Garbage collections of this process by kind. Which of two modes V8's collector settles in
  * during a transfer (young-generation scavenges, or a mark-compact every few MB, set off by the
- * ArrayBuffers of received data reaching a low limit) moves the libp2p rows' receiver CPU per GiB
- * by half (benchmarks/README.md), so each run's counts go into the results.
+ * ArrayBuffers of received data reaching a low limit) can raise the libp2p rows' receiver CPU per
+ * GiB by half (benchmarks/ANALYSIS.md), so each run's counts go into the results.
  */
 
 import { PerformanceObserver, constants } from 'node:perf_hooks'
