@@ -272,8 +272,12 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // before binding: a dial that cannot go anywhere must not leave the socket bound to a random port
     validatePort(port)
     validateHost(host, this.type)
-    await this.ensureBound()
-    options.signal?.throwIfAborted()
+    if (this.binding != null || !this.bound) {
+      await this.ensureBound()
+      options.signal?.throwIfAborted()
+    }
+    // from here to the SYN nothing waits: on a bound socket the SYN has left when this call
+    // returns, before the caller's next steps (libp2p builds its connection object meanwhile)
     this.assertRunning()
     const remote = { address: host, port }
     const claimed = this.claimUnconfirmed(remote)
@@ -595,9 +599,19 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     // a confirmed connection, and confirmed sooner it sets up while the dialler does (waiting to
     // ride with the dialler's first data cost about 0.1-0.2 ms per libp2p dial here; sending it
     // here rather than at the flush after the poll phase saves about 0.035 ms more)
-    const answered = this.endpoint.takeAccepted() ?? this.endpoint.takeConnected()
+    const accepted = this.endpoint.takeAccepted()
+    const connected = accepted == null ? this.endpoint.takeConnected() : undefined
+    const answered = accepted ?? connected
     if (answered != null) {
       this.sendNow(answered)
+    }
+    if (connected != null) {
+      // our dial is open: its caller hears of it now, not after the rest of the poll phase (the
+      // transport's part of a libp2p dial went from 0.48-0.51 to 0.42-0.45 ms here, with the SYN
+      // sent within connect()). Once per dial: the datagrams after it still wait for the flush
+      // that delivers a poll phase's data together
+      this.flush()
+      return
     }
     this.scheduleFlush()
   }

@@ -1,0 +1,74 @@
+/**
+ * A dial's two latency-critical moments happen without waiting for the event loop: on a bound
+ * socket `connect()` has sent the SYN when it returns, and the dial's caller hears of the open
+ * connection while the SYN-ACK's datagram is handled, not after the rest of the poll phase.
+ */
+
+import { expect } from 'aegir/chai'
+import { UtpSocket } from '../../src/socket/utp-socket.ts'
+import type { UtpConnection } from '../../src/socket/utp-connection.ts'
+
+describe('UtpSocket dial latency', function () {
+  this.timeout(10_000)
+  const sockets: UtpSocket[] = []
+
+  afterEach(async () => {
+    await Promise.all(sockets.splice(0).map(async s => { await s.close() }))
+  })
+
+  async function bound (): Promise<UtpSocket> {
+    const s = new UtpSocket()
+    sockets.push(s)
+    await s.bind(0, '127.0.0.1')
+    return s
+  }
+
+  /** Counts the SYNs the socket hands to node:dgram */
+  function countSyns (socket: UtpSocket): { syns: number } {
+    const dgram = (socket as any).dgram
+    const send = dgram.send.bind(dgram)
+    const count = { syns: 0 }
+    dgram.send = (list: Uint8Array[] | Uint8Array, ...rest: unknown[]) => {
+      const header = Array.isArray(list) ? list[0] : list
+      if (header[0] >> 4 === 4) {
+        count.syns++
+      }
+      send(list, ...rest)
+    }
+    return count
+  }
+
+  it('has sent the SYN when connect() returns, on a bound socket', async () => {
+    const listener = await bound()
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound()
+    const count = countSyns(a)
+    const dial = a.connect(listener.address().port, '127.0.0.1')
+    expect(count.syns).to.equal(1)
+    const conn = await dial
+    expect(conn.connected).to.equal(true)
+    conn.destroy()
+  })
+
+  it('announces the open connection while the SYN-ACK is handled', async () => {
+    const listener = await bound()
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound()
+    const dial = a.connect(listener.address().port, '127.0.0.1')
+    // a listener of the same datagrams, added after the socket's own: it runs right after the
+    // socket has handled each one, before any other datagram, timer or immediate
+    const streams: Map<unknown, UtpConnection> = (a as any).streams
+    const announced: boolean[] = []
+    ;(a as any).dgram.on('message', (msg: Uint8Array) => {
+      // ST_STATE: the SYN-ACK is the first datagram the dial gets
+      if (announced.length === 0 && msg[0] >> 4 === 2) {
+        announced.push([...streams.values()].some(c => c.connected))
+      }
+    })
+    const conn = await dial
+    expect(announced).to.deep.equal([true], 'the dial was not open once its SYN-ACK had been handled')
+    conn.destroy()
+  })
+})
