@@ -277,7 +277,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
       options.signal?.throwIfAborted()
     }
     // from here to the SYN nothing waits: on a bound socket the SYN has left when this call
-    // returns, before the caller's next steps (libp2p builds its connection object meanwhile)
+    // returns (unless the dial takes over a connection the peer opened to us), before the
+    // caller's next steps (libp2p builds its connection object meanwhile)
     this.assertRunning()
     const remote = { address: host, port }
     const claimed = this.claimUnconfirmed(remote)
