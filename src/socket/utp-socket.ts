@@ -479,6 +479,13 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     for (const s of this.streams.values()) {
       if (!s.destroyed) {
         s.on('error', () => {})
+        if (!s.connected) {
+          // a dial still waiting for its SYN-ACK fails, as it would have before its SYN left
+          // (connect() sends it at once): nothing was written on it, and waiting for an answer
+          // would hold close() for its whole grace when nobody answers
+          s.destroy(new SocketStateError('socket closed'))
+          continue
+        }
         // read on, so that the peer's FIN gets through (and our own follows)
         s.resume()
         s.resumeData()

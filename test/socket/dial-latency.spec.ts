@@ -5,7 +5,9 @@
  */
 
 import { expect } from 'aegir/chai'
+import { SocketStateError } from '../../src/socket/errors.ts'
 import { UtpSocket } from '../../src/socket/utp-socket.ts'
+import { within } from './wait-for.ts'
 import type { UtpConnection } from '../../src/socket/utp-connection.ts'
 
 describe('UtpSocket dial latency', function () {
@@ -16,8 +18,8 @@ describe('UtpSocket dial latency', function () {
     await Promise.all(sockets.splice(0).map(async s => { await s.close() }))
   })
 
-  async function bound (): Promise<UtpSocket> {
-    const s = new UtpSocket()
+  async function bound (options = {}): Promise<UtpSocket> {
+    const s = new UtpSocket(options)
     sockets.push(s)
     await s.bind(0, '127.0.0.1')
     return s
@@ -70,5 +72,25 @@ describe('UtpSocket dial latency', function () {
     const conn = await dial
     expect(announced).to.deep.equal([true], 'the dial was not open once its SYN-ACK had been handled')
     conn.destroy()
+  })
+
+  it('fails a dial that close() finds waiting for its SYN-ACK, the SYN already sent', async () => {
+    const listener = await bound()
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    const a = await bound()
+    const dial = a.connect(listener.address().port, '127.0.0.1').then(() => 'resolved', (err: Error) => err)
+    await a.close()
+    const outcome = await dial
+    expect(outcome).to.be.instanceOf(SocketStateError, String(outcome))
+  })
+
+  it('does not wait out close()\'s grace for a dial nobody answers', async () => {
+    // no ICMP probe: the dial would be refused by it first
+    const a = await bound({ probeUnreachable: false })
+    const dial = a.connect(9, '127.0.0.1').then(() => 'resolved', (err: Error) => err)
+    // a grace far beyond the test's timeout: close() may not wait for the dial
+    await within(a.close(600_000), 5_000, 'close() waited for the unanswered dial')
+    expect(await dial).to.be.instanceOf(SocketStateError)
   })
 })
