@@ -25,6 +25,14 @@ describe('UtpSocket dial latency', function () {
     return s
   }
 
+  /** A socket that accepts and reads whatever connects */
+  async function listening (): Promise<UtpSocket> {
+    const listener = await bound()
+    listener.listen()
+    listener.on('connection', (c) => { c.resume() })
+    return listener
+  }
+
   /** Counts the SYNs the socket hands to node:dgram */
   function countSyns (socket: UtpSocket): { syns: number } {
     const dgram = (socket as any).dgram
@@ -41,9 +49,7 @@ describe('UtpSocket dial latency', function () {
   }
 
   it('has sent the SYN when connect() returns, on a bound socket', async () => {
-    const listener = await bound()
-    listener.listen()
-    listener.on('connection', (c) => { c.resume() })
+    const listener = await listening()
     const a = await bound()
     const count = countSyns(a)
     const dial = a.connect(listener.address().port, '127.0.0.1')
@@ -54,9 +60,7 @@ describe('UtpSocket dial latency', function () {
   })
 
   it('announces the open connection while the SYN-ACK is handled', async () => {
-    const listener = await bound()
-    listener.listen()
-    listener.on('connection', (c) => { c.resume() })
+    const listener = await listening()
     const a = await bound()
     const dial = a.connect(listener.address().port, '127.0.0.1')
     // a listener of the same datagrams, added after the socket's own: it runs right after the
@@ -75,9 +79,7 @@ describe('UtpSocket dial latency', function () {
   })
 
   it('fails a dial that close() finds waiting for its SYN-ACK, the SYN already sent', async () => {
-    const listener = await bound()
-    listener.listen()
-    listener.on('connection', (c) => { c.resume() })
+    const listener = await listening()
     const a = await bound()
     const dial = a.connect(listener.address().port, '127.0.0.1').then(() => 'resolved', (err: Error) => err)
     await a.close()
