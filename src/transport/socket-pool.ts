@@ -41,9 +41,12 @@ export class SocketPool {
   /** The socket a dial to `host` leaves from; the caller holds one reference */
   async forDial (type: 'udp4' | 'udp6', host: string): Promise<UtpSocket> {
     const candidates = [...this.sockets].filter(p => p.socket.type === type)
+    // a socket bound to one address sends only where that address reaches: a loopback one not
+    // off the host, whether a listener still holds it or only connections do
+    const reaches = (p: PooledSocket): boolean => isWildcard(p.host) || isLoopback(p.host) === isLoopback(host)
     const pick = candidates.find(p => p.listening && isWildcard(p.host)) ??
-      candidates.find(p => p.listening && isLoopback(p.host) === isLoopback(host)) ??
-      candidates.find(p => !p.listening)
+      candidates.find(p => p.listening && reaches(p)) ??
+      candidates.find(p => !p.listening && reaches(p))
     if (pick != null) {
       pick.refs++
       return pick.socket
