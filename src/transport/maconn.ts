@@ -73,6 +73,12 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
     })
     this.connection.once('end', () => {
       this.log('utp end')
+      // libp2p takes the peer's FIN for the end of the connection and never closes it itself: our
+      // side ends too, as a TCP socket does unless half-open (connection.allowHalfOpen would
+      // otherwise hold the uTP connection, and its socket, for good)
+      if (!this.connection.writableEnded) {
+        this.connection.end()
+      }
       this.onTransportClosed()
     })
     this.connection.once('close', () => {
