@@ -69,6 +69,12 @@ export class UtpConnection extends Duplex {
   private engineClosed = false
   /** destroyed without an error: the FIN goes out in the background */
   private closingInBackground = false
+  /** set by {@link destroySoon}: destroyed once everything written is in the engine */
+  private destroyAfterFinal = false
+  /** `_final` ran: everything written is in the engine */
+  private finalStarted = false
+  /** set by {@link destroySoon}: closing in the background, data from the peer is read and dropped */
+  private discardInBackground = false
   private readonly orphanMs: number
   private orphanTimer: ReturnType<typeof setTimeout> | undefined
   private connectedValue: boolean
@@ -181,6 +187,27 @@ export class UtpConnection extends Duplex {
     }
   }
 
+  /**
+   * Ends our side and lets the stream go as soon as everything written is in the engine, as
+   * `net.Socket#destroySoon()` does once the kernel has it: the data and our FIN are still
+   * delivered, in the background (as after {@link destroy} without an error), and 'close' comes
+   * at once, not after the peer's acknowledgement and FIN, which may be a round trip or a
+   * retransmission away. What the peer still sends is read and dropped until its FIN, rather
+   * than answered with ST_RESET; `orphanTimeout` still bounds the wait for that FIN.
+   */
+  destroySoon (): void {
+    if (this.destroyed) {
+      return
+    }
+    this.discardInBackground = true
+    if (this.finalStarted) {
+      this.destroy()
+      return
+    }
+    this.destroyAfterFinal = true
+    this.end()
+  }
+
   /** Hands the sink what arrived while paused, and what arrives from now on */
   resumeData (): void {
     this.sinkPaused = false
@@ -219,12 +246,18 @@ export class UtpConnection extends Duplex {
   }
 
   override _final (callback: (err?: Error | null) => void): void {
+    this.finalStarted = true
     if (this.engineClosed) {
       callback()
       return
     }
     this.entry.connection.end(this.carrier.now())
     this.carrier.wake(this.entry)
+    if (this.destroyAfterFinal) {
+      // 'finish' would say the peer acknowledged everything: it does not come
+      this.destroy()
+      return
+    }
     this.pendingFinal = callback
   }
 
@@ -243,6 +276,9 @@ export class UtpConnection extends Duplex {
     if (!this.engineClosed) {
       this.engineClosed = true
       const now = this.carrier.now()
+      if (err == null && this.discardInBackground) {
+        this.dropUnread(now)
+      }
       if (err != null || this.entry.connection.readableLength > 0) {
         this.entry.connection.reset(now)
       } else {
@@ -254,6 +290,13 @@ export class UtpConnection extends Duplex {
     this.pendingWrite = undefined
     this.pendingFinal = undefined
     callback(err)
+  }
+
+  /** Reads and drops what the engine holds for a reader that is gone (see {@link destroySoon}) */
+  private dropUnread (now: number): void {
+    while (this.entry.connection.read(now) != null) {
+      // dropped
+    }
   }
 
   /** Resets a connection closing in the background: data nobody will read came, or it took too long */
@@ -283,7 +326,12 @@ export class UtpConnection extends Duplex {
       if (event.type === 'closed') {
         clearTimeout(this.orphanTimer)
       } else if (this.closingInBackground && event.type === 'readable') {
-        this.abandon()
+        if (this.discardInBackground) {
+          this.dropUnread(this.carrier.now())
+          this.carrier.wake(this.entry)
+        } else {
+          this.abandon()
+        }
       } else if (this.closingInBackground && event.type === 'flushed' && this.orphanMs > 0) {
         // our FIN is acknowledged: from now on only the peer's FIN is awaited (FIN_WAIT_2)
         this.orphanTimer = setTimeout(this.abandon, this.orphanMs)

@@ -126,6 +126,13 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
     return { sentBytes, canSendMore }
   }
 
+  /**
+   * As `@libp2p/tcp` closes with `destroySoon()`: done once everything written is in the engine,
+   * which delivers it and our FIN in the background, reading and dropping what the peer still
+   * sends until its FIN. Waiting for the peer's acknowledgement and FIN here, a round trip or a
+   * lost packet's retransmission away, made libp2p's close time out (1 s) on long or lossy paths,
+   * and the reset that followed threw away what the peer had not acknowledged yet.
+   */
   async sendClose (options?: AbortOptions): Promise<void> {
     if (this.connection.destroyed) {
       return
@@ -133,14 +140,15 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
     const closed = pEvent(this.connection, 'close', options)
     // as a TCP socket closed with destroySoon() stops reading: the muxer above is closing too, and
     // a frame that reached it now could make it answer (Yamux answers a ping) into a connection
-    // that refuses writes, which would fail the close. The FIN exchange still completes.
+    // that refuses writes, which would fail the close
     this.discardIncoming = true
     this.connection.resumeData()
-    this.connection.end()
+    this.connection.destroySoon()
     try {
       await closed
     } catch (err) {
-      // the close took too long (a lost ACK, a silent peer): do not hang, reset
+      // what was written could not all reach the engine in time (the peer's window stays
+      // closed): do not hang, reset
       this.connection.destroy(err instanceof Error ? err : new Error(String(err)))
       throw err
     }

@@ -3,6 +3,13 @@ import { isLoopback, isWildcard } from './addresses.ts'
 import type { UtpSocketOptions } from '../socket/utp-socket.ts'
 import type { Logger } from '@libp2p/interface'
 
+/**
+ * How long a socket given back for good waits for its connections to finish closing before it
+ * resets them: a libp2p connection's close is done once the engine has everything written, which
+ * it still delivers, with the FIN, in the background (normally within a round trip or two)
+ */
+const CLOSE_GRACE_MS = 2_000
+
 interface PooledSocket {
   socket: UtpSocket
   host: string
@@ -58,9 +65,10 @@ export class SocketPool {
   }
 
   /**
-   * Gives back one reference; the socket closes with the last one. Resolves once that socket's
-   * port is free (at once when others still hold it): a node that stops and starts again on the
-   * same port must find it free.
+   * Gives back one reference; the socket closes with the last one, once the connections still
+   * closing in the background are done (at most {@link CLOSE_GRACE_MS}). Resolves once that
+   * socket's port is free (at once when others still hold it): a node that stops and starts again
+   * on the same port must find it free.
    */
   async release (socket: UtpSocket): Promise<void> {
     const pooled = this.find(socket)
@@ -72,7 +80,7 @@ export class SocketPool {
       return
     }
     this.sockets.delete(pooled)
-    const closing = socket.close(0).catch((err) => { this.log.error('closing a UDP socket failed - %e', err) })
+    const closing = socket.close(CLOSE_GRACE_MS).catch((err) => { this.log.error('closing a UDP socket failed - %e', err) })
     this.closing.add(closing)
     try {
       await closing
@@ -95,12 +103,15 @@ export class SocketPool {
     await this.release(socket)
   }
 
-  /** Closes every socket at once (transport stop); resolves once every port is free */
+  /**
+   * Closes every socket (transport stop), each once the connections still closing in the
+   * background are done (at most {@link CLOSE_GRACE_MS}); resolves once every port is free
+   */
   async closeAll (): Promise<void> {
     const all = [...this.sockets]
     this.sockets.clear()
     await Promise.all([
-      ...all.map(async p => { await p.socket.close(0) }),
+      ...all.map(async p => { await p.socket.close(CLOSE_GRACE_MS) }),
       ...this.closing
     ])
   }

@@ -76,7 +76,9 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
   /**
    * Frees the UDP sockets once the node has stopped. Not in `stop()`: that runs alongside the
    * connection manager's, which closes every connection gracefully (yamux GoAway, then FIN), and
-   * closing the sockets under it resets them instead. By now only stragglers are left.
+   * closing the sockets under it resets them instead. By now they are closed, or delivering
+   * what was written and their FIN in the background, which each socket waits for (briefly)
+   * before it closes.
    */
   async afterStop (): Promise<void> {
     await this.pool.closeAll()

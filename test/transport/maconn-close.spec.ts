@@ -1,8 +1,36 @@
+import { createHash } from 'node:crypto'
+import { defaultLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { SocketPool } from '../../src/transport/socket-pool.ts'
 import { libp2pConnection, listeningPair } from '../socket/pair.ts'
 import { waitFor, within } from '../socket/wait-for.ts'
+import { holdingRelay } from './holding-relay.ts'
 import type { UtpConnection } from '../../src/index.ts'
+
+const BYTES = 512 * 1024
+
+/** `BYTES` bytes that differ from one position to the next, and their hash */
+function payload (): { data: Uint8Array, sha256: string } {
+  const data = new Uint8Array(BYTES)
+  for (let i = 0; i < data.length; i++) {
+    data[i] = (i * 7 + (i >> 11)) & 0xff
+  }
+  return { data, sha256: createHash('sha256').update(data).digest('hex') }
+}
+
+/** Everything `conn` receives until its 'end', hashed; rejects on an error (a reset) */
+async function received (conn: UtpConnection): Promise<{ bytes: number, sha256: string }> {
+  const hash = createHash('sha256')
+  let bytes = 0
+  conn.on('data', (chunk: Buffer) => { bytes += chunk.byteLength; hash.update(chunk) })
+  await new Promise<void>((resolve, reject) => {
+    conn.once('end', () => { resolve() })
+    conn.once('error', reject)
+  })
+  return { bytes, sha256: hash.digest('hex') }
+}
 
 describe('libp2p connection: closing', function () {
   this.timeout(30_000)
@@ -25,6 +53,89 @@ describe('libp2p connection: closing', function () {
       expect(x.writableEnded).to.equal(true)
       expect(await waitFor(() => a.connectionCount === 0 && b.connectionCount === 0, 5_000, 20))
         .to.equal(true, `connectionCount a=${a.connectionCount} b=${b.connectionCount}`)
+    } finally {
+      await a.close(0)
+      await b.close(0)
+    }
+  })
+
+  it('is done once the engine has everything written: no round trip, and nothing is reset or lost', async () => {
+    const { a, b } = await listeningPair()
+    const relay = await holdingRelay(b.address().port)
+    try {
+      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+      const x = await a.connect(relay.port, '127.0.0.1')
+      const y = await accepted
+      const got = received(y)
+      const maConn = libp2pConnection(x, 'outbound')
+      maConn.addEventListener('message', () => {})
+      // from here no ACK and no FIN of the peer comes back until the close is done
+      relay.hold()
+      const { data, sha256 } = payload()
+      maConn.send(new Uint8ArrayList(data))
+      // the old close waited for the peer's acknowledgement and FIN: held back, it timed out and reset
+      await within(maConn.close({ signal: AbortSignal.timeout(10_000) }), 5_000, 'close() waited for the peer')
+      expect(maConn.status).to.equal('closed')
+      relay.release()
+      // delivered in the background, then a FIN: all of it, and a clean end
+      expect(await within(got, 10_000, 'the peer never got its FIN')).to.deep.equal({ bytes: BYTES, sha256 })
+      expect(await waitFor(() => a.connectionCount === 0, 5_000, 20)).to.equal(true, 'our side never closed in the engine')
+    } finally {
+      relay.close()
+      await a.close(0)
+      await b.close(0)
+    }
+  })
+
+  it('the transport keeps its socket open while a closed connection still delivers in the background', async () => {
+    const { a, b } = await listeningPair()
+    // the dial leaves from the pool's socket instead
+    await a.close(0)
+    const relay = await holdingRelay(b.address().port)
+    const pool = new SocketPool({ packetSize: 1452, pathMtuProbing: false, probeUnreachable: false }, defaultLogger().forComponent('test:pool'))
+    try {
+      const socket = await pool.forDial('udp4', '127.0.0.1')
+      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+      const x = await socket.connect(relay.port, '127.0.0.1')
+      const y = await accepted
+      const got = received(y)
+      const maConn = libp2pConnection(x, 'outbound')
+      maConn.addEventListener('message', () => {})
+      relay.hold()
+      const { data, sha256 } = payload()
+      maConn.send(new Uint8ArrayList(data))
+      await within(maConn.close({ signal: AbortSignal.timeout(10_000) }), 5_000, 'close() waited for the peer')
+      // as the transport does once the connection closes: the last reference, so the socket closes
+      const released = pool.release(socket)
+      relay.release()
+      expect(await within(got, 10_000, 'the peer never got its FIN')).to.deep.equal({ bytes: BYTES, sha256 })
+      await within(released, 5_000, 'the socket never closed')
+    } finally {
+      relay.close()
+      await pool.closeAll()
+      await b.close(0)
+    }
+  })
+
+  it('reads and drops what the peer still sends after our close, and ends without a reset', async () => {
+    const { a, b } = await listeningPair()
+    try {
+      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+      const x = await a.connect(b.address().port, '127.0.0.1')
+      const y = await accepted
+      const maConn = libp2pConnection(x, 'outbound')
+      maConn.addEventListener('message', () => {})
+      let peerError: Error | undefined
+      y.on('error', (err) => { peerError = err })
+      const peerClosed = new Promise<void>((resolve) => { y.once('close', () => { resolve() }) })
+      y.resume()
+      await maConn.close()
+      // the peer has not read our FIN yet, or has and still sends: either way it is not reset
+      y.write(new Uint8Array(256 * 1024))
+      y.end()
+      await within(peerClosed, 10_000, 'the peer never closed')
+      expect(peerError).to.equal(undefined)
+      expect(await waitFor(() => a.connectionCount === 0, 5_000, 20)).to.equal(true, 'our side never closed in the engine')
     } finally {
       await a.close(0)
       await b.close(0)
