@@ -20,6 +20,12 @@ export interface PreparedMultiaddrConnection {
   attach(connection: UtpConnection): MultiaddrConnection
 }
 
+/**
+ * How long a close waits for the peer's acknowledgement and FIN before it goes on in the
+ * background, ms: a few round trips of most paths, well within libp2p's close timeouts
+ */
+const FOREGROUND_CLOSE_MS = 200
+
 /** Messages smaller than this, handed over in several pieces, are written as one piece */
 const JOIN_BELOW = 4 * 1024
 
@@ -127,11 +133,14 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
   }
 
   /**
-   * As `@libp2p/tcp` closes with `destroySoon()`: done once everything written is in the engine,
-   * which delivers it and our FIN in the background, reading and dropping what the peer still
-   * sends until its FIN. Waiting for the peer's acknowledgement and FIN here, a round trip or a
-   * lost packet's retransmission away, made libp2p's close time out (1 s) on long or lossy paths,
-   * and the reset that followed threw away what the peer had not acknowledged yet.
+   * Ends our side and waits for the peer's acknowledgement and FIN, a round trip on a short path,
+   * for at most {@link FOREGROUND_CLOSE_MS}; then the close is done as `@libp2p/tcp`'s
+   * `destroySoon()` is, once the engine has everything written, which it still delivers with our
+   * FIN in the background (`UtpConnection.destroySoon()`). Waiting for the whole exchange made
+   * libp2p's close (1 s, 500 ms when the node stops) time out on long or lossy paths, and the
+   * reset that followed threw away what the peer had not acknowledged yet. Handing every close
+   * to the background at once made the next dial slower instead: the exchange then ran while it
+   * did, in both processes.
    */
   async sendClose (options?: AbortOptions): Promise<void> {
     if (this.connection.destroyed) {
@@ -143,14 +152,17 @@ class UtpMultiaddrConnection extends AbstractMultiaddrConnection implements Prep
     // that refuses writes, which would fail the close
     this.discardIncoming = true
     this.connection.resumeData()
-    this.connection.destroySoon()
+    this.connection.end()
+    const background = setTimeout(() => { this.connection.destroySoon() }, FOREGROUND_CLOSE_MS)
     try {
       await closed
     } catch (err) {
       // what was written could not all reach the engine in time (the peer's window stays
-      // closed): do not hang, reset
+      // closed), or the peer reset: do not hang, reset
       this.connection.destroy(err instanceof Error ? err : new Error(String(err)))
       throw err
+    } finally {
+      clearTimeout(background)
     }
   }
 
