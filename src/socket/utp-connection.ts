@@ -75,6 +75,8 @@ export class UtpConnection extends Duplex {
   private finalStarted = false
   /** set by {@link destroySoon}: closing in the background, data from the peer is read and dropped */
   private discardInBackground = false
+  /** our FIN was acknowledged while the stream was still open ('flushed' came then) */
+  private finAcked = false
   private readonly orphanMs: number
   private orphanTimer: ReturnType<typeof setTimeout> | undefined
   private connectedValue: boolean
@@ -284,12 +286,24 @@ export class UtpConnection extends Duplex {
       } else {
         this.entry.connection.end(now)
         this.closingInBackground = true
+        if (this.finAcked) {
+          // 'flushed' came while the stream was open: only the peer's FIN is awaited already
+          this.startOrphanTimer()
+        }
       }
       this.carrier.wake(this.entry)
     }
     this.pendingWrite = undefined
     this.pendingFinal = undefined
     callback(err)
+  }
+
+  /** Bounds the wait for the peer's FIN once ours is acknowledged (see `orphanTimeout`) */
+  private startOrphanTimer (): void {
+    if (this.orphanMs > 0) {
+      this.orphanTimer = setTimeout(this.abandon, this.orphanMs)
+      this.orphanTimer.unref()
+    }
   }
 
   /** Reads and drops what the engine holds for a reader that is gone (see {@link destroySoon}) */
@@ -332,10 +346,9 @@ export class UtpConnection extends Duplex {
         } else {
           this.abandon()
         }
-      } else if (this.closingInBackground && event.type === 'flushed' && this.orphanMs > 0) {
+      } else if (this.closingInBackground && event.type === 'flushed') {
         // our FIN is acknowledged: from now on only the peer's FIN is awaited (FIN_WAIT_2)
-        this.orphanTimer = setTimeout(this.abandon, this.orphanMs)
-        this.orphanTimer.unref()
+        this.startOrphanTimer()
       }
       return
     }
@@ -358,6 +371,7 @@ export class UtpConnection extends Duplex {
         this.pull()
         break
       case 'flushed': {
+        this.finAcked = true
         const final = this.pendingFinal
         this.pendingFinal = undefined
         final?.()

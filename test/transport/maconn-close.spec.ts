@@ -144,4 +144,25 @@ describe('libp2p connection: closing', function () {
       await b.close(0)
     }
   })
+
+  it('gives up on a peer that never sends its FIN, orphanTimeout after it acknowledged ours', async () => {
+    // the peer acknowledges our FIN at once (within the close's wait) but keeps its side open
+    const { a, b } = await listeningPair({ connection: { orphanTimeout: 300 } }, { connection: { allowHalfOpen: true } })
+    try {
+      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+      const x = await a.connect(b.address().port, '127.0.0.1')
+      const y = await accepted
+      y.on('error', () => {})
+      y.resume()
+      const maConn = libp2pConnection(x, 'outbound')
+      maConn.addEventListener('message', () => {})
+      await maConn.close()
+      expect(x.destroyed).to.equal(true)
+      // keep-alives would otherwise hold the connection in the engine for good
+      expect(await waitFor(() => a.connectionCount === 0, 5_000, 20)).to.equal(true, 'our side never left the engine')
+    } finally {
+      await a.close(0)
+      await b.close(0)
+    }
+  })
 })
