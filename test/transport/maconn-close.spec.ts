@@ -7,7 +7,9 @@ import { SocketPool } from '../../src/transport/socket-pool.ts'
 import { libp2pConnection, listeningPair } from '../socket/pair.ts'
 import { waitFor, within } from '../socket/wait-for.ts'
 import { holdingRelay } from './holding-relay.ts'
-import type { UtpConnection } from '../../src/index.ts'
+import type { HoldingRelay } from './holding-relay.ts'
+import type { UtpConnection, UtpSocket } from '../../src/index.ts'
+import type { MultiaddrConnection } from '@libp2p/interface'
 
 const BYTES = 512 * 1024
 
@@ -32,6 +34,34 @@ async function received (conn: UtpConnection): Promise<{ bytes: number, sha256: 
   return { bytes, sha256: hash.digest('hex') }
 }
 
+/** Dials `b` from `from` (through `port` when given): our end as libp2p's connection, and `b`'s */
+async function libp2pPair (from: UtpSocket, b: UtpSocket, port = b.address().port): Promise<{ x: UtpConnection, y: UtpConnection, maConn: MultiaddrConnection }> {
+  const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
+  const x = await from.connect(port, '127.0.0.1')
+  const y = await accepted
+  const maConn = libp2pConnection(x, 'outbound')
+  maConn.addEventListener('message', () => {})
+  return { x, y, maConn }
+}
+
+/**
+ * Dials `b` through `relay` from `from`, writes {@link BYTES} over the libp2p connection and
+ * closes it while the relay holds back everything `b` sends (no ACK, no FIN comes back, as on a
+ * long path or when the FIN is lost). Resolves once the close is done, with what `b` receives
+ * until its 'end' and what it should receive.
+ */
+async function closeWhileHeld (from: UtpSocket, b: UtpSocket, relay: HoldingRelay): Promise<{ got: Promise<{ bytes: number, sha256: string }>, sha256: string }> {
+  const { y, maConn } = await libp2pPair(from, b, relay.port)
+  const got = received(y)
+  relay.hold()
+  const { data, sha256 } = payload()
+  maConn.send(new Uint8ArrayList(data))
+  // a close that waits for the peer's acknowledgement and FIN timed out here and reset
+  await within(maConn.close({ signal: AbortSignal.timeout(10_000) }), 5_000, 'close() waited for the peer')
+  expect(maConn.status).to.equal('closed')
+  return { got, sha256 }
+}
+
 describe('libp2p connection: closing', function () {
   this.timeout(30_000)
 
@@ -39,11 +69,7 @@ describe('libp2p connection: closing', function () {
     // libp2p takes the peer's FIN for the end of the connection and never closes it itself
     const { a, b } = await listeningPair({ connection: { allowHalfOpen: true } })
     try {
-      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-      const x = await a.connect(b.address().port, '127.0.0.1')
-      const y = await accepted
-      const maConn = libp2pConnection(x, 'outbound')
-      maConn.addEventListener('message', () => {})
+      const { x, y, maConn } = await libp2pPair(a, b)
       y.on('error', () => {})
       y.resume()
       const closed = new Promise<void>((resolve) => { x.once('close', () => { resolve() }) })
@@ -63,20 +89,7 @@ describe('libp2p connection: closing', function () {
     const { a, b } = await listeningPair()
     const relay = await holdingRelay(b.address().port)
     try {
-      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-      const x = await a.connect(relay.port, '127.0.0.1')
-      const y = await accepted
-      const got = received(y)
-      const maConn = libp2pConnection(x, 'outbound')
-      maConn.addEventListener('message', () => {})
-      // from here no ACK and no FIN of the peer comes back until the close is done (as on a long
-      // path, or when the FIN is lost)
-      relay.hold()
-      const { data, sha256 } = payload()
-      maConn.send(new Uint8ArrayList(data))
-      // a close that waits for the peer's acknowledgement and FIN timed out here and reset
-      await within(maConn.close({ signal: AbortSignal.timeout(10_000) }), 5_000, 'close() waited for the peer')
-      expect(maConn.status).to.equal('closed')
+      const { got, sha256 } = await closeWhileHeld(a, b, relay)
       relay.release()
       // delivered in the background, then a FIN: all of it, and a clean end
       expect(await within(got, 10_000, 'the peer never got its FIN')).to.deep.equal({ bytes: BYTES, sha256 })
@@ -96,16 +109,7 @@ describe('libp2p connection: closing', function () {
     const pool = new SocketPool({ packetSize: 1452, pathMtuProbing: false, probeUnreachable: false }, defaultLogger().forComponent('test:pool'))
     try {
       const socket = await pool.forDial('udp4', '127.0.0.1')
-      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-      const x = await socket.connect(relay.port, '127.0.0.1')
-      const y = await accepted
-      const got = received(y)
-      const maConn = libp2pConnection(x, 'outbound')
-      maConn.addEventListener('message', () => {})
-      relay.hold()
-      const { data, sha256 } = payload()
-      maConn.send(new Uint8ArrayList(data))
-      await within(maConn.close({ signal: AbortSignal.timeout(10_000) }), 5_000, 'close() waited for the peer')
+      const { got, sha256 } = await closeWhileHeld(socket, b, relay)
       // as the transport does once the connection closes: the last reference, so the socket closes
       const released = pool.release(socket)
       relay.release()
@@ -122,11 +126,7 @@ describe('libp2p connection: closing', function () {
     // the peer keeps its side open after our FIN: our close goes on in the background
     const { a, b } = await listeningPair({}, { connection: { allowHalfOpen: true } })
     try {
-      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-      const x = await a.connect(b.address().port, '127.0.0.1')
-      const y = await accepted
-      const maConn = libp2pConnection(x, 'outbound')
-      maConn.addEventListener('message', () => {})
+      const { x, y, maConn } = await libp2pPair(a, b)
       let peerError: Error | undefined
       y.on('error', (err) => { peerError = err })
       const peerClosed = new Promise<void>((resolve) => { y.once('close', () => { resolve() }) })
@@ -149,13 +149,9 @@ describe('libp2p connection: closing', function () {
     // the peer acknowledges our FIN at once (within the close's wait) but keeps its side open
     const { a, b } = await listeningPair({ connection: { orphanTimeout: 300 } }, { connection: { allowHalfOpen: true } })
     try {
-      const accepted = pEvent<'connection', UtpConnection>(b, 'connection')
-      const x = await a.connect(b.address().port, '127.0.0.1')
-      const y = await accepted
+      const { x, y, maConn } = await libp2pPair(a, b)
       y.on('error', () => {})
       y.resume()
-      const maConn = libp2pConnection(x, 'outbound')
-      maConn.addEventListener('message', () => {})
       await maConn.close()
       expect(x.destroyed).to.equal(true)
       // keep-alives would otherwise hold the connection in the engine for good
