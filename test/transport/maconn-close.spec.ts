@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto'
 import { defaultLogger } from '@libp2p/logger'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { SocketPool } from '../../src/transport/socket-pool.ts'
 import { libp2pConnection, listeningPair } from '../socket/pair.ts'
+import { chunkOf, expectedHash, receiveStream } from '../socket/streams.ts'
 import { waitFor, within } from '../socket/wait-for.ts'
 import { holdingRelay } from './holding-relay.ts'
 import type { HoldingRelay } from './holding-relay.ts'
@@ -12,27 +12,7 @@ import type { UtpConnection, UtpSocket } from '../../src/index.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
 
 const BYTES = 512 * 1024
-
-/** `BYTES` bytes that differ from one position to the next, and their hash */
-function payload (): { data: Uint8Array, sha256: string } {
-  const data = new Uint8Array(BYTES)
-  for (let i = 0; i < data.length; i++) {
-    data[i] = (i * 7 + (i >> 11)) & 0xff
-  }
-  return { data, sha256: createHash('sha256').update(data).digest('hex') }
-}
-
-/** Everything `conn` receives until its 'end', hashed; rejects on an error (a reset) */
-async function received (conn: UtpConnection): Promise<{ bytes: number, sha256: string }> {
-  const hash = createHash('sha256')
-  let bytes = 0
-  conn.on('data', (chunk: Buffer) => { bytes += chunk.byteLength; hash.update(chunk) })
-  await new Promise<void>((resolve, reject) => {
-    conn.once('end', () => { resolve() })
-    conn.once('error', reject)
-  })
-  return { bytes, sha256: hash.digest('hex') }
-}
+const SEED = 57
 
 /** Dials `b` from `from` (through `port` when given): our end as libp2p's connection, and `b`'s */
 async function libp2pPair (from: UtpSocket, b: UtpSocket, port = b.address().port): Promise<{ x: UtpConnection, y: UtpConnection, maConn: MultiaddrConnection }> {
@@ -50,16 +30,15 @@ async function libp2pPair (from: UtpSocket, b: UtpSocket, port = b.address().por
  * long path or when the FIN is lost). Resolves once the close is done, with what `b` receives
  * until its 'end' and what it should receive.
  */
-async function closeWhileHeld (from: UtpSocket, b: UtpSocket, relay: HoldingRelay): Promise<{ got: Promise<{ bytes: number, sha256: string }>, sha256: string }> {
+async function closeWhileHeld (from: UtpSocket, b: UtpSocket, relay: HoldingRelay): Promise<{ got: Promise<{ sha256: string, bytes: number }>, sha256: string }> {
   const { y, maConn } = await libp2pPair(from, b, relay.port)
-  const got = received(y)
+  const got = receiveStream(y)
   relay.hold()
-  const { data, sha256 } = payload()
-  maConn.send(new Uint8ArrayList(data))
+  maConn.send(new Uint8ArrayList(chunkOf(SEED, 0, BYTES)))
   // a close that waits for the peer's acknowledgement and FIN timed out here and reset
   await within(maConn.close({ signal: AbortSignal.timeout(10_000) }), 5_000, 'close() waited for the peer')
   expect(maConn.status).to.equal('closed')
-  return { got, sha256 }
+  return { got, sha256: expectedHash(BYTES, SEED, BYTES) }
 }
 
 describe('libp2p connection: closing', function () {
