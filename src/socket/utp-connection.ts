@@ -69,12 +69,13 @@ export class UtpConnection extends Duplex {
   private engineClosed = false
   /** destroyed without an error: the FIN goes out in the background */
   private closingInBackground = false
-  /** set by {@link destroySoon}: destroyed once everything written is in the engine */
-  private destroyAfterFinal = false
   /** `_final` ran: everything written is in the engine */
   private finalStarted = false
-  /** set by {@link destroySoon}: closing in the background, data from the peer is read and dropped */
-  private discardInBackground = false
+  /**
+   * {@link destroySoon} was called: the stream is destroyed once everything written is in the
+   * engine, then closes in the background, where data from the peer is read and dropped
+   */
+  private destroySoonCalled = false
   /** our FIN was acknowledged while the stream was still open ('flushed' came then) */
   private finAcked = false
   private readonly orphanMs: number
@@ -201,12 +202,11 @@ export class UtpConnection extends Duplex {
     if (this.destroyed) {
       return
     }
-    this.discardInBackground = true
+    this.destroySoonCalled = true
     if (this.finalStarted) {
       this.destroy()
       return
     }
-    this.destroyAfterFinal = true
     this.end()
   }
 
@@ -255,7 +255,7 @@ export class UtpConnection extends Duplex {
     }
     this.entry.connection.end(this.carrier.now())
     this.carrier.wake(this.entry)
-    if (this.destroyAfterFinal) {
+    if (this.destroySoonCalled) {
       // 'finish' would say the peer acknowledged everything: it does not come
       this.destroy()
       return
@@ -278,7 +278,7 @@ export class UtpConnection extends Duplex {
     if (!this.engineClosed) {
       this.engineClosed = true
       const now = this.carrier.now()
-      if (err == null && this.discardInBackground) {
+      if (err == null && this.destroySoonCalled) {
         this.dropUnread(now)
       }
       if (err != null || this.entry.connection.readableLength > 0) {
@@ -340,7 +340,7 @@ export class UtpConnection extends Duplex {
       if (event.type === 'closed') {
         clearTimeout(this.orphanTimer)
       } else if (this.closingInBackground && event.type === 'readable') {
-        if (this.discardInBackground) {
+        if (this.destroySoonCalled) {
           this.dropUnread(this.carrier.now())
           this.carrier.wake(this.entry)
         } else {
