@@ -142,6 +142,8 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
   private closing: Promise<void> | undefined
   private binding: Promise<void> | undefined
   private refed = true
+  /** close()'s wait for the connections still delivering, while it runs */
+  private graceTimer: NodeJS.Timeout | undefined
   private flushScheduled = false
   private flushQueued = false
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -527,6 +529,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
+        this.graceTimer = undefined
         this.onConnectionsClosed = undefined
         const now = this.now()
         for (const [entry, stream] of this.streams) {
@@ -539,7 +542,14 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
         }
         resolve()
       }, Math.min(MAX_TIMER_MS, graceMs))
+      // an unref'd socket keeps nothing alive, its close included: a peer gone silent would
+      // otherwise hold the process for the whole grace
+      if (!this.refed) {
+        timer.unref()
+      }
+      this.graceTimer = timer
       this.onConnectionsClosed = () => {
+        this.graceTimer = undefined
         clearTimeout(timer)
         resolve()
       }
@@ -551,6 +561,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.refed = true
     this.dgram.ref()
     this.timer?.ref()
+    this.graceTimer?.ref()
     return this
   }
 
@@ -559,6 +570,7 @@ export class UtpSocket extends EventEmitter<UtpSocketEvents> implements Connecti
     this.refed = false
     this.dgram.unref()
     this.timer?.unref()
+    this.graceTimer?.unref()
     return this
   }
 

@@ -203,10 +203,7 @@ describe('UtpSocket review regressions', function () {
   })
 
   it('unref() on both sockets of a live idle connection lets the process exit by itself', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'utp-unref-'))
-    try {
-      const script = join(dir, 'unref.ts')
-      await writeFile(script, `
+    const stdout = await runUntilExit(`
 import { once } from 'node:events'
 import { UtpSocket } from ${JSON.stringify(ENTRY)}
 const a = new UtpSocket()
@@ -223,23 +220,64 @@ a.unref()
 b.unref()
 process.stdout.write('unrefed\\n')
 `)
-      const child = spawn(NODE, [script], { stdio: ['ignore', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-      child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-      let exitedByItself = true
-      const killer = setTimeout(() => {
-        exitedByItself = false
-        child.kill('SIGKILL')
-      }, 5_000)
-      const [code] = await once(child, 'close')
-      clearTimeout(killer)
-      expect(exitedByItself).to.equal(true, 'the child was still running after 5 s')
-      expect(stdout).to.include('unrefed', stderr)
-      expect(code).to.equal(0, stderr)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    expect(stdout).to.include('unrefed')
+  })
+
+  it('an unref\'d socket closing with a silent peer lets the process exit before the grace ends', async () => {
+    // the peer answers the SYN by hand and then drops everything: close() waits its whole grace
+    // for the data and FIN to be acknowledged, and that wait must not hold the process
+    const stdout = await runUntilExit(`
+import { createSocket } from 'node:dgram'
+import { UtpSocket, decodePacket, encodePacket, PacketType } from ${JSON.stringify(ENTRY)}
+const silent = createSocket('udp4')
+await new Promise((resolve) => { silent.bind(0, '127.0.0.1', resolve) })
+silent.on('message', (m, rinfo) => {
+  const p = decodePacket(m)
+  if (!(p instanceof Error) && p.type === PacketType.Syn) {
+    silent.send(encodePacket({ type: PacketType.State, connectionId: p.connectionId, seqNr: 100, ackNr: p.seqNr, timestamp: 0, timestampDiff: 0, wndSize: 1 << 20 }), rinfo.port, rinfo.address)
+  }
+})
+silent.unref()
+const a = new UtpSocket()
+await a.bind(0, '127.0.0.1')
+const conn = await a.connect(silent.address().port, '127.0.0.1')
+conn.write(new Uint8Array(10_000))
+conn.end()
+a.unref()
+a.close(60_000).then(() => { process.stdout.write('closed\\n') }, () => {})
+process.stdout.write('closing\\n')
+`)
+    expect(stdout).to.include('closing')
+    // the grace (60 s) never ran out: the process left while close() still waited
+    expect(stdout).not.to.include('closed')
   })
 })
+
+/**
+ * Runs \`script\` in a child process and resolves with its output once it exits with code 0 by
+ * itself; fails if it is still running after 5 s (it is then killed)
+ */
+async function runUntilExit (script: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'utp-unref-'))
+  try {
+    const file = join(dir, 'script.ts')
+    await writeFile(file, script)
+    const child = spawn(NODE, [file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+    let exitedByItself = true
+    const killer = setTimeout(() => {
+      exitedByItself = false
+      child.kill('SIGKILL')
+    }, 5_000)
+    const [code] = await once(child, 'close')
+    clearTimeout(killer)
+    expect(exitedByItself).to.equal(true, `the child was still running after 5 s: ${stdout} ${stderr}`)
+    expect(code).to.equal(0, stderr)
+    return stdout
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
