@@ -435,7 +435,10 @@ export class Endpoint {
     // the peer may reuse the ids of a connection that closed
     this.timeWait.delete(keyOf(remote, recvId))
     const existing = this.connections.get(remote, recvId)
-    const dial = this.simultaneousOpen ? this.dialTowards(remote) : undefined
+    // our own SYN come back (a dial to our own port) crosses nothing: answered as any SYN, it
+    // connects the dial to ourselves, as a TCP connect to its own listener does. Taken for a
+    // crossing SYN, it won by the tie-break, was resent, came back, and so on until the deadline
+    const dial = this.simultaneousOpen && !this.isOwnSyn(remote, syn) ? this.dialTowards(remote) : undefined
     if (dial != null && (existing == null || existing === dial)) {
       return this.crossSyns(now, remote, syn, dial)
     }
@@ -481,6 +484,12 @@ export class Endpoint {
     }
     this.touch(entry)
     return entry
+  }
+
+  /** `syn` is the SYN of our own dial to `remote` (the same connection id and sequence number) */
+  private isOwnSyn (remote: RemoteAddress, syn: Packet): boolean {
+    const own = this.connections.get(remote, syn.connectionId)?.connection
+    return own != null && own.isInitiator && own.state === ConnState.SynSent && own.initialSeqNr === syn.seqNr
   }
 
   /** Our dial to `remote` still waiting for its SYN-ACK, if any */

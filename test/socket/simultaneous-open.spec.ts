@@ -87,6 +87,23 @@ describe('simultaneous open', () => {
     await carries(ba, ab, 'b to a')
   })
 
+  it('a dial to its own listening port connects to itself, as a TCP connect does', async () => {
+    // the SYN comes back to the socket that sent it: taken for a crossing SYN, it won the
+    // tie-break against itself and was resent at once, again and again until the deadline
+    const socket = new UtpSocket({ connectTimeout: 1_000 })
+    sockets.push(socket)
+    await socket.bind(0, '127.0.0.1')
+    socket.listen()
+    const incoming = pEvent(socket, 'connection') as Promise<UtpConnection>
+    const dialled = await socket.connect(socket.address().port, '127.0.0.1')
+    const accepted = await incoming
+    expect(dialled.initiator).to.equal(true)
+    expect(accepted.initiator).to.equal(false)
+    expect(socket.connectionCount).to.equal(2)
+    await carries(dialled, accepted, 'dialled to accepted')
+    await carries(accepted, dialled, 'accepted to dialled')
+  })
+
   it('a dial towards a peer whose connection is accepted but unconfirmed takes it over', async () => {
     const a = await listeningSocket()
     const b = await listeningSocket()
