@@ -16,6 +16,8 @@ interface PooledSocket {
   listening: boolean
   /** listener plus live connections that use the socket */
   refs: number
+  /** the bind under way: the socket is in the pool from the start, so that dials wait for it */
+  binding?: Promise<void>
 }
 
 /**
@@ -36,17 +38,31 @@ export class SocketPool {
     this.log = log
   }
 
-  /** Binds a new listening socket; the caller holds one reference */
+  /**
+   * A listening socket on `host`:`port`; the caller holds one reference. The socket a closed
+   * listener left to its outbound connections listens again (its port is taken: a new bind fails)
+   */
   async listen (type: 'udp4' | 'udp6', host: string, port: number): Promise<UtpSocket> {
+    const kept = port === 0
+      ? undefined
+      : [...this.sockets].find(p => !p.listening && p.binding == null && p.socket.type === type && p.host === host && p.socket.address().port === port)
+    if (kept != null) {
+      kept.listening = true
+      kept.refs++
+      kept.socket.listen()
+      return kept.socket
+    }
     const socket = new UtpSocket({ ...this.options, type })
-    await bindOrClose(socket, port, host)
+    await this.add({ socket, host, listening: true, refs: 1 }, port, host)
     socket.listen()
-    this.sockets.add({ socket, host, listening: true, refs: 1 })
     return socket
   }
 
   /** The socket a dial to `host` leaves from; the caller holds one reference */
   async forDial (type: 'udp4' | 'udp6', host: string): Promise<UtpSocket> {
+    // a listening socket still binding (libp2p starts redialling while its listeners start) is
+    // the one to leave from: the peer must see the listening port
+    await Promise.allSettled([...this.sockets].filter(p => p.listening && p.binding != null && p.socket.type === type).map(async p => p.binding))
     const candidates = [...this.sockets].filter(p => p.socket.type === type)
     // a socket bound to one address sends only where that address reaches: a loopback one not
     // off the host, whether a listener still holds it or only connections do
@@ -54,14 +70,36 @@ export class SocketPool {
     const pick = candidates.find(p => p.listening && isWildcard(p.host)) ??
       candidates.find(p => p.listening && reaches(p)) ??
       candidates.find(p => !p.listening && reaches(p))
-    if (pick != null) {
-      pick.refs++
-      return pick.socket
+    if (pick == null) {
+      const socket = new UtpSocket({ ...this.options, type })
+      await this.add({ socket, host: type === 'udp4' ? '0.0.0.0' : '::', listening: false, refs: 1 }, 0)
+      return socket
     }
-    const socket = new UtpSocket({ ...this.options, type })
-    await bindOrClose(socket, 0)
-    this.sockets.add({ socket, host: type === 'udp4' ? '0.0.0.0' : '::', listening: false, refs: 1 })
-    return socket
+    pick.refs++
+    if (pick.binding != null) {
+      // the shared ephemeral socket another dial is binding
+      try {
+        await pick.binding
+      } catch (err) {
+        pick.refs--
+        throw err
+      }
+    }
+    return pick.socket
+  }
+
+  /** Binds `pooled`'s socket, in the pool meanwhile; out of it again if the bind fails */
+  private async add (pooled: PooledSocket, port: number, host?: string): Promise<void> {
+    this.sockets.add(pooled)
+    pooled.binding = bindOrClose(pooled.socket, port, host)
+    try {
+      await pooled.binding
+    } catch (err) {
+      this.sockets.delete(pooled)
+      throw err
+    } finally {
+      pooled.binding = undefined
+    }
   }
 
   /**

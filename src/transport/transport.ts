@@ -1,4 +1,4 @@
-import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import { AbortError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
 import { ConnectionResetError } from '../socket/errors.ts'
 import { checkTimeoutMs, socketEngineConfig } from '../socket/options.ts'
@@ -69,9 +69,33 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
     }
   }
 
-  async start (): Promise<void> {}
+  /**
+   * Between `start()` and `afterStart()`: libp2p may dial then (a dial queued while it stopped,
+   * a reconnect), before its transport manager listens, which it does in `afterStart()`. Such a
+   * dial waits: from an ephemeral socket, it would keep that port for good, and a relay would
+   * observe the port nobody listens on, which hole punching then aims at.
+   */
+  private starting: PromiseWithResolvers<void> | undefined
 
-  async stop (): Promise<void> {}
+  async start (): Promise<void> {
+    this.starting ??= Promise.withResolvers()
+  }
+
+  /**
+   * The transport manager's `afterStart()`, which libp2p calls before ours (components in the
+   * order they were made, each until its first await), has asked the listeners to listen: their
+   * sockets are in the pool, binding, and dials wait for them there
+   */
+  async afterStart (): Promise<void> {
+    this.starting?.resolve()
+    this.starting = undefined
+  }
+
+  async stop (): Promise<void> {
+    // a start that failed before afterStart() stops the node: nothing is waited for any more
+    this.starting?.resolve()
+    this.starting = undefined
+  }
 
   /**
    * Frees the UDP sockets once the node has stopped. Not in `stop()`: that runs alongside the
@@ -88,6 +112,9 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
     options.signal?.throwIfAborted()
     const { host, port, type } = toUtpAddress(ma)
     options.onProgress?.(new CustomProgressEvent('utp:open-connection'))
+    if (this.starting != null) {
+      await untilStarted(this.starting.promise, options.signal)
+    }
     const socket = await this.pool.forDial(type, host)
     const connecting = socket.connect(port, host, { signal: options.signal })
     // built while the handshake is under way (on a bound socket `connect()` has sent the SYN by
@@ -159,5 +186,27 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
 
   dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
     return this.listenFilter(multiaddrs)
+  }
+}
+
+/** Resolves with `started`, or rejects as an aborted dial does when `signal` aborts first */
+async function untilStarted (started: Promise<void>, signal?: AbortSignal): Promise<void> {
+  if (signal == null) {
+    await started
+    return
+  }
+  if (signal.aborted) {
+    throw new AbortError('dial aborted')
+  }
+  let onAbort: (() => void) | undefined
+  try {
+    await Promise.race([started, new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(new AbortError('dial aborted')) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })])
+  } finally {
+    if (onAbort != null) {
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 }
