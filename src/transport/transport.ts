@@ -2,7 +2,7 @@ import { AbortError, serviceCapabilities, transportSymbol } from '@libp2p/interf
 import { CustomProgressEvent } from 'progress-events'
 import { ConnectionResetError } from '../socket/errors.ts'
 import { checkTimeoutMs, socketEngineConfig } from '../socket/options.ts'
-import { toUtpAddress } from './addresses.ts'
+import { isDialable, toDialAddress } from './addresses.ts'
 import { UtpListener } from './listener.ts'
 import { prepareMultiaddrConnection } from './maconn.ts'
 import { UTP } from './matcher.ts'
@@ -110,7 +110,7 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
 
   async dial (ma: Multiaddr, options: DialTransportOptions<UtpDialEvents>): Promise<Connection> {
     options.signal?.throwIfAborted()
-    const { host, port, type } = toUtpAddress(ma)
+    const { host, port, type } = toDialAddress(ma)
     options.onProgress?.(new CustomProgressEvent('utp:open-connection'))
     if (this.starting != null) {
       await untilStarted(this.starting.promise, options.signal)
@@ -185,7 +185,7 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
   }
 
   dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
-    return this.listenFilter(multiaddrs)
+    return this.listenFilter(multiaddrs).filter(isDialable)
   }
 }
 
