@@ -20,6 +20,8 @@ export interface UtpListenerInit {
 
 type Status =
   | { code: 'inactive' }
+  /** `settled` once listen() has its socket, or gave it back because close() came meanwhile */
+  | { code: 'binding', settled: Promise<void> }
   | { code: 'active', socket: UtpSocket, listeningAddr: Multiaddr, port: number }
   | { code: 'closed' }
 
@@ -45,12 +47,26 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new Error(`listener is ${this.status.code}, it can listen once`)
     }
     const { host, port, type } = toUtpAddress(ma)
-    const socket = await this.init.pool.listen(type, host, port)
-    if (this.status.code !== 'inactive') {
-      // closed while the socket was binding
+    const settled = Promise.withResolvers<void>()
+    const status: Status = { code: 'binding', settled: settled.promise }
+    this.status = status
+    let socket: UtpSocket
+    try {
+      socket = await this.init.pool.listen(type, host, port)
+    } catch (err) {
+      if (this.status === status) {
+        this.status = { code: 'inactive' }
+      }
+      settled.resolve()
+      throw err
+    }
+    if (this.status !== status) {
+      // closed while the socket was binding: close() waits for this
       await this.init.pool.unlisten(socket)
+      settled.resolve()
       return
     }
+    settled.resolve()
     const bound = socket.address().port
     // `/udp/0` becomes the port the kernel chose, before anyone hears of the address
     const listeningAddr = toUtpMultiaddr(host, bound)
@@ -71,6 +87,14 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
   updateAnnounceAddrs (): void {}
 
   async close (): Promise<void> {
+    if (this.status.code === 'binding') {
+      const { settled } = this.status
+      this.status = { code: 'closed' }
+      this.shutdown.abort()
+      await settled
+      this.safeDispatchEvent('close')
+      return
+    }
     if (this.status.code !== 'active') {
       this.status = { code: 'closed' }
       return
