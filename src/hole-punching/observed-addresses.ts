@@ -11,13 +11,15 @@
  */
 
 import { isPrivate } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import { UTP } from '../transport/matcher.ts'
 import type { IdentifyResult, Libp2pEvents, Logger, ComponentLogger, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** The part of libp2p's address manager this service uses */
 export interface ObservedAddressManager {
-  confirmObservedAddr(addr: Multiaddr): void
+  confirmObservedAddr(addr: Multiaddr, options?: { type?: 'observed' }): void
+  removeObservedAddr(addr: Multiaddr): void
 }
 
 export interface UtpObservedAddressesComponents {
@@ -36,6 +38,8 @@ class UtpObservedAddresses implements Startable {
   private readonly components: UtpObservedAddressesComponents
   private readonly trusted: Set<string>
   private readonly log: Logger
+  /** the address each trusted observer last reported, per IP family (`<peer>/ip4`): at most two per observer */
+  private readonly reported = new Map<string, string>()
 
   constructor (components: UtpObservedAddressesComponents, init: UtpObservedAddressesInit) {
     this.components = components
@@ -58,7 +62,20 @@ class UtpObservedAddresses implements Startable {
       return
     }
     this.log('%p observes us at %a: confirmed', peerId, observedAddr)
-    this.components.addressManager.confirmObservedAddr(observedAddr)
+    // as an observed address whether or not libp2p holds it yet: it holds at most 10, unverified
+    // ones never leave, and it confirms only what it holds, so once full it confirmed nothing
+    this.components.addressManager.confirmObservedAddr(observedAddr, { type: 'observed' })
+    const key = `${peerId.toString()}/${observedAddr.getComponents()[0].name}`
+    const address = observedAddr.toString()
+    const previous = this.reported.get(key)
+    this.reported.set(key, address)
+    if (previous == null || previous === address || [...this.reported.values()].includes(previous)) {
+      return
+    }
+    // the mapping changed (a NAT rebinding, a new public address): the old one would stay
+    // confirmed for good, and peers would punch to it
+    this.log('%p no longer observes us at %s: withdrawn', peerId, previous)
+    this.components.addressManager.removeObservedAddr(multiaddr(previous))
   }
 }
 

@@ -1,8 +1,9 @@
 import { TypedEventEmitter } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { utpObservedAddresses } from '../../src/index.ts'
+import { createLibp2p } from 'libp2p'
+import { utp, utpObservedAddresses } from '../../src/index.ts'
 import type { IdentifyResult, Libp2pEvents, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -22,17 +23,20 @@ describe('utpObservedAddresses', () => {
     await service?.stop?.()
   })
 
-  /** What the service confirms when `observer` reports each of `observed` through identify */
-  async function confirmedOf (observer: PeerId, trusted: PeerId, observed: Multiaddr[]): Promise<string[]> {
+  /** What the service confirms (and withdraws, `-<addr>`) as each [observer, address] is reported through identify */
+  async function confirmedOf (trusted: PeerId[], reports: Array<[PeerId, Multiaddr]>): Promise<string[]> {
     const confirmed: string[] = []
     const events = new TypedEventEmitter<Libp2pEvents>()
-    service = utpObservedAddresses({ trustedObservers: [trusted.toString()] })({
-      addressManager: { confirmObservedAddr: (addr) => { confirmed.push(addr.toString()) } },
+    service = utpObservedAddresses({ trustedObservers: trusted.map(String) })({
+      addressManager: {
+        confirmObservedAddr: (addr) => { confirmed.push(addr.toString()) },
+        removeObservedAddr: (addr) => { confirmed.push(`-${addr.toString()}`) }
+      },
       events,
       logger: defaultLogger()
     })
     await service.start?.()
-    for (const observedAddr of observed) {
+    for (const [observer, observedAddr] of reports) {
       events.safeDispatchEvent('peer:identify', { detail: { peerId: observer, observedAddr } as unknown as IdentifyResult })
     }
     return confirmed
@@ -40,17 +44,62 @@ describe('utpObservedAddresses', () => {
 
   it('confirms the public /utp address a trusted peer observes, and nothing else', async () => {
     const direct = multiaddr('/ip4/52.1.2.3/udp/4001/utp')
-    const confirmed = await confirmedOf(RELAY, RELAY, [
-      direct,
+    const confirmed = await confirmedOf([RELAY], [
+      [RELAY, direct],
       // seen over a relayed connection: not an address of ours (it starts like one)
-      multiaddr(`/ip4/52.1.2.9/udp/4001/utp/p2p/${RELAY.toString()}/p2p-circuit/p2p/${US.toString()}`),
-      multiaddr('/ip4/192.168.1.20/udp/4001/utp'),
-      multiaddr('/ip4/52.1.2.3/tcp/4001')
+      [RELAY, multiaddr(`/ip4/52.1.2.9/udp/4001/utp/p2p/${RELAY.toString()}/p2p-circuit/p2p/${US.toString()}`)],
+      [RELAY, multiaddr('/ip4/192.168.1.20/udp/4001/utp')],
+      [RELAY, multiaddr('/ip4/52.1.2.3/tcp/4001')]
     ])
     expect(confirmed).to.deep.equal([direct.toString()])
   })
 
   it('ignores what an untrusted peer observes', async () => {
-    expect(await confirmedOf(STRANGER, RELAY, [multiaddr('/ip4/52.1.2.3/udp/4001/utp')])).to.deep.equal([])
+    expect(await confirmedOf([RELAY], [[STRANGER, multiaddr('/ip4/52.1.2.3/udp/4001/utp')]])).to.deep.equal([])
+  })
+
+  it('withdraws a mapping its observer no longer sees, unless another trusted observer still does', async () => {
+    const old = '/ip4/52.1.2.3/udp/4001/utp'
+    const now = '/ip4/52.1.2.3/udp/4002/utp'
+    const v6 = '/ip6/2600:1f18::1/udp/4001/utp'
+    expect(await confirmedOf([RELAY], [
+      [RELAY, multiaddr(old)],
+      // the other family is another mapping, not a change of this one
+      [RELAY, multiaddr(v6)],
+      [RELAY, multiaddr(now)]
+    ])).to.deep.equal([old, v6, now, `-${old}`])
+    await service?.stop?.()
+    expect(await confirmedOf([RELAY, STRANGER], [
+      [RELAY, multiaddr(old)],
+      [STRANGER, multiaddr(old)],
+      [RELAY, multiaddr(now)],
+      [STRANGER, multiaddr(now)]
+    ])).to.deep.equal([old, old, now, now, `-${old}`])
+  })
+
+  it('confirms through libp2p\'s address manager even when its table of observed addresses is full', async () => {
+    const node = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/udp/0/utp'] },
+      transports: [utp()],
+      services: { observed: utpObservedAddresses({ trustedObservers: [RELAY.toString()] }) }
+    })
+    try {
+      const { addressManager, events } = (node as unknown as { components: { addressManager: { addObservedAddr(ma: Multiaddr): void }, events: TypedEventEmitter<Libp2pEvents> } }).components
+      // identify adds what every peer observes, and libp2p keeps the first 10
+      for (let i = 0; i < 10; i++) {
+        addressManager.addObservedAddr(multiaddr(`/ip4/52.9.9.${i + 1}/udp/4001/utp`))
+      }
+      const report = (addr: string): void => {
+        events.safeDispatchEvent('peer:identify', { detail: { peerId: RELAY, observedAddr: multiaddr(addr) } as unknown as IdentifyResult })
+      }
+      const published = (): string[] => node.getMultiaddrs().map(ma => ma.decapsulateCode(CODE_P2P).toString())
+      report('/ip4/52.1.2.3/udp/4001/utp')
+      expect(published()).to.include('/ip4/52.1.2.3/udp/4001/utp')
+      report('/ip4/52.1.2.3/udp/4002/utp')
+      expect(published()).to.include('/ip4/52.1.2.3/udp/4002/utp')
+      expect(published()).to.not.include('/ip4/52.1.2.3/udp/4001/utp')
+    } finally {
+      await node.stop()
+    }
   })
 })
