@@ -293,8 +293,13 @@ export class UtpConnection extends Duplex {
       }
       this.carrier.wake(this.entry)
     }
+    // the write the engine took but asked to wait after: Node errors the writes queued behind it,
+    // and the end() callbacks, only once its callback has run; they never ran. Delivered in the
+    // background, its data is not lost; reset, it is
+    const write = this.pendingWrite
     this.pendingWrite = undefined
     this.pendingFinal = undefined
+    write?.(this.closingInBackground ? null : (err ?? new ConnectionResetError(`connection to ${this.remoteAddress}:${this.remotePort} destroyed before its data was sent`)))
     callback(err)
   }
 
@@ -417,6 +422,12 @@ export class UtpConnection extends Duplex {
       if (this.remoteEnded && !this.pushedEnd && this.sinkBacklog == null && conn.readableLength === 0) {
         this.pushedEnd = true
         this.push(null)
+        if (this.readableLength === 0) {
+          // Node emits 'end' only on a read, which an idle or write-only application never makes
+          // (net.Socket reads 0 bytes here too): without it our side never ended (allowHalfOpen
+          // false) and the connection, kept alive by keep-alives, never closed
+          this.read(0)
+        }
       }
     }
   }
