@@ -3,7 +3,6 @@
  * failed before the fixes.
  */
 
-import { spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -16,13 +15,13 @@ import { expect } from 'aegir/chai'
 import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
 import { UtpListener } from '../../src/transport/listener.ts'
 import { SocketPool } from '../../src/transport/socket-pool.ts'
+import { runChild } from './child-process.ts'
 import { waitFor, within } from './wait-for.ts'
 import type { UtpConnection } from '../../src/index.ts'
 import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const HOST = '127.0.0.1'
-const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
 const ENTRY = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
 
 /** The UDP port of a `/ipX/.../udp/<port>/...` multiaddr */
@@ -254,7 +253,7 @@ process.stdout.write('closing\\n')
 })
 
 /**
- * Runs \`script\` in a child process and resolves with its output once it exits with code 0 by
+ * Runs `script` in a child process and resolves with its output once it exits with code 0 by
  * itself; fails if it is still running after 5 s (it is then killed)
  */
 async function runUntilExit (script: string): Promise<string> {
@@ -262,18 +261,7 @@ async function runUntilExit (script: string): Promise<string> {
   try {
     const file = join(dir, 'script.ts')
     await writeFile(file, script)
-    const child = spawn(NODE, [file], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-    let exitedByItself = true
-    const killer = setTimeout(() => {
-      exitedByItself = false
-      child.kill('SIGKILL')
-    }, 5_000)
-    const [code] = await once(child, 'close')
-    clearTimeout(killer)
+    const { code, stdout, stderr, exitedByItself } = await runChild([file], 5_000)
     expect(exitedByItself).to.equal(true, `the child was still running after 5 s: ${stdout} ${stderr}`)
     expect(code).to.equal(0, stderr)
     return stdout

@@ -4,7 +4,6 @@
  * half-open cap, and child processes that must exit by themselves once their sockets are closed.
  */
 
-import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -18,6 +17,7 @@ import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
 import { Prng } from '../sim/prng.ts'
+import { runChild } from './child-process.ts'
 import { waitFor } from './wait-for.ts'
 import type { UtpConnection, UtpSocketOptions } from '../../src/index.ts'
 import type { Socket } from 'node:dgram'
@@ -403,7 +403,6 @@ async function closeAccepting (raw: Socket[], live: UtpConnection[], client: Utp
 
 // ------------------------------------------------------------------ child processes
 
-const NODE = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url))
 const ENTRY = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
 
 /** Each scenario ends with every socket closed and nothing else to do: the process must then exit on its own */
@@ -502,35 +501,6 @@ if (scenario === 'transfer') {
 }
 process.stdout.write('done ' + scenario + '\\n')
 `
-
-interface ChildResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  ms: number
-  stdout: string
-  stderr: string
-  exitedByItself: boolean
-}
-
-/** Runs one scenario in a child node; kills it (by its pid) only if it has not exited within `limitMs` */
-async function runChild (script: string, scenario: string, limitMs: number): Promise<ChildResult> {
-  const start = performance.now()
-  const child = spawn(NODE, [script, scenario], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  let exitedByItself = true
-  const killer = setTimeout(() => {
-    exitedByItself = false
-    child.kill('SIGKILL')
-  }, limitMs)
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child.once('close', (code, signal) => { resolve([code, signal]) })
-  })
-  clearTimeout(killer)
-  return { code, signal, ms: performance.now() - start, stdout, stderr, exitedByItself }
-}
 
 // ------------------------------------------------------------------ tests
 
@@ -721,7 +691,7 @@ describe('UtpSocket robustness', function () {
       const script = join(dir, 'child.mjs')
       await writeFile(script, CHILD_SCRIPT)
       const scenarios = ['transfer', 'reset', 'destroy', 'dial-timeout']
-      const results = await Promise.all(scenarios.map(async s => runChild(script, s, 10_000)))
+      const results = await Promise.all(scenarios.map(async s => runChild([script, s], 10_000)))
       for (const [i, r] of results.entries()) {
         report(`${scenarios[i]}: exit code ${r.code} after ${Math.round(r.ms)} ms${r.stdout.includes(' after ') ? `, ${r.stdout.split('\n')[0]}` : ''}`)
       }
