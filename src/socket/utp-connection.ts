@@ -269,7 +269,7 @@ export class UtpConnection extends Duplex {
   }
 
   /**
-   * With an error: abort with ST_RESET. Without one, as `close()` does for TCP: what was written
+   * With an error (but a write after end()): abort with ST_RESET. Without one, as `close()` does for TCP: what was written
    * is still delivered and a FIN follows, in the background; but data from the peer that nobody
    * will read (unread now, or arriving later) turns it into ST_RESET, as TCP does, so that a
    * peer that keeps sending cannot hold the connection open.
@@ -281,7 +281,10 @@ export class UtpConnection extends Duplex {
       if (err == null && this.destroySoonCalled) {
         this.dropUnread(now)
       }
-      if (err != null || this.entry.connection.readableLength > 0) {
+      // a write after end() errors the stream (Node destroys it), but it only refused that write:
+      // what was written before, and the FIN, still go, as they do from a net.Socket
+      const abortive = err != null && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_WRITE_AFTER_END'
+      if (abortive || this.entry.connection.readableLength > 0) {
         this.entry.connection.reset(now)
       } else {
         this.entry.connection.end(now)

@@ -65,4 +65,24 @@ describe('UtpConnection stream contract', function () {
     expect(x.destroyed).to.equal(true)
     expect(y.destroyed).to.equal(true)
   })
+
+  it('a write after end() errors the stream but still delivers what was written before, and the FIN', async () => {
+    pair = await connectedPair()
+    const { x, y } = pair
+    const xError = new Promise<Error>(resolve => x.once('error', resolve))
+    const yErrors: Error[] = []
+    y.on('error', (err) => { yErrors.push(err) })
+    let received = ''
+    y.setEncoding('utf8')
+    y.on('data', (s: string) => { received += s })
+    const yEnded = once(y, 'end')
+    x.write('abc')
+    x.end('def')
+    x.write('zzz')
+    expect(await within(xError, 5_000, 'x never errored')).to.have.property('code', 'ERR_STREAM_WRITE_AFTER_END')
+    await within(yEnded, 5_000, 'y never ended: the peer was reset')
+    expect(received).to.equal('abcdef')
+    expect(yErrors).to.deep.equal([])
+  })
 })
+
