@@ -85,4 +85,3 @@ describe('UtpConnection stream contract', function () {
     expect(yErrors).to.deep.equal([])
   })
 })
-
