@@ -62,7 +62,10 @@ export class SocketPool {
   async forDial (type: 'udp4' | 'udp6', host: string): Promise<UtpSocket> {
     // a listening socket still binding (libp2p starts redialling while its listeners start) is
     // the one to leave from: the peer must see the listening port
-    await Promise.allSettled([...this.sockets].filter(p => p.listening && p.binding != null && p.socket.type === type).map(async p => p.binding))
+    const binding = [...this.sockets].filter(p => p.listening && p.binding != null && p.socket.type === type)
+    if (binding.length > 0) {
+      await Promise.allSettled(binding.map(async p => p.binding))
+    }
     const candidates = [...this.sockets].filter(p => p.socket.type === type)
     // a socket bound to one address sends only where that address reaches: a loopback one not
     // off the host, whether a listener still holds it or only connections do
