@@ -857,7 +857,11 @@ export class Connection {
     ack.undo = false
 
     const advanced = this.ackCumulative(now, p)
-    if (p.sack != null) {
+    // an ACK from before our cumulative point (reordered, or its ack_nr was corrupted or forged)
+    // reads its mask against a sequence space since moved on: its marks would land on una, which
+    // dropStaleSack then resends at once, and the duplicate's immediate ACK repeated that without
+    // end, unpaced (about 150 full packets a second each way after one corrupted ack_nr)
+    if (p.sack != null && seqDiff(p.ackNr, seqAdd(this.out.una, -1)) >= 0) {
       this.ackSelective(now, p.ackNr, p.sack)
     }
     this.dropStaleSack()

@@ -197,4 +197,23 @@ describe('loss recovery regressions', () => {
     expect(cc.undos).to.equal(0)
     expect(cc.window).to.equal(MSS)
   })
+
+  it('takes no selective marks from an ACK behind the cumulative point: no resend per stale ACK', () => {
+    // one corrupted (or forged) ack_nr moved una past a packet the peer never got; its later ACKs,
+    // all behind una, carry a mask read against their own ack_nr that covers una. Each resent una
+    // at once, the duplicate drew an immediate ACK, and so on: 150 packets a second each way,
+    // unpaced, until the connection timed out (found by fuzzing, helper 59)
+    const conn = connected(config())
+    let t = T1
+    conn.write(t, streamBytes(7, 4 * MSS))
+    expect(dataOffsets(recvAll(conn, t))).to.deep.equal([1, 2, 3, 4])
+    t += RTT
+    send(conn, t, { ...PEER, ackNr: local(2) })
+    for (let i = 0; i < 5; i++) {
+      t += RTT
+      // behind una (local(3)); bit 0 names ack_nr + 2 = local(3)
+      send(conn, t, { ...PEER, ackNr: local(1), sack: new Uint8Array([0b1, 0, 0, 0]) })
+      expect(dataOffsets(recvAll(conn, t)), `stale ACK ${i}`).to.deep.equal([])
+    }
+  })
 })
