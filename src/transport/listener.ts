@@ -22,7 +22,7 @@ type Status =
   | { code: 'inactive' }
   /** `settled` once listen() has its socket, or gave it back because close() came meanwhile */
   | { code: 'binding', settled: Promise<void> }
-  | { code: 'active', socket: UtpSocket, listeningAddr: Multiaddr, port: number }
+  | { code: 'active', socket: UtpSocket, listeningAddr: Multiaddr, port: number, onConnection(conn: UtpConnection): void }
   | { code: 'closed' }
 
 /**
@@ -35,6 +35,7 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
   private status: Status = { code: 'inactive' }
   private readonly connections = new Set<MultiaddrConnection>()
   private readonly shutdown = new AbortController()
+  private closing: Promise<void> | undefined
 
   constructor (init: UtpListenerInit) {
     super()
@@ -70,8 +71,9 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     const bound = socket.address().port
     // `/udp/0` becomes the port the kernel chose, before anyone hears of the address
     const listeningAddr = toUtpMultiaddr(host, bound)
-    this.status = { code: 'active', socket, listeningAddr, port: bound }
-    socket.on('connection', (conn) => { this.onAccepted(conn, listeningAddr) })
+    const onConnection = (conn: UtpConnection): void => { this.onAccepted(conn, listeningAddr) }
+    this.status = { code: 'active', socket, listeningAddr, port: bound, onConnection }
+    socket.on('connection', onConnection)
     this.log('listening on %a', listeningAddr)
     this.safeDispatchEvent('listening')
   }
@@ -86,7 +88,13 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   updateAnnounceAddrs (): void {}
 
+  /** Every close() waits for the first one's work: a second call made during it resolved at once */
   async close (): Promise<void> {
+    this.closing ??= this.closeOnce()
+    await this.closing
+  }
+
+  private async closeOnce (): Promise<void> {
     if (this.status.code === 'binding') {
       const { settled } = this.status
       this.status = { code: 'closed' }
@@ -99,8 +107,10 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.status = { code: 'closed' }
       return
     }
-    const { socket } = this.status
+    const { socket, onConnection } = this.status
     this.status = { code: 'closed' }
+    // the socket may listen again, for another listener (SocketPool.listen)
+    socket.off('connection', onConnection)
     this.shutdown.abort()
     for (const conn of this.connections) {
       conn.abort(new Error('listener closed'))
