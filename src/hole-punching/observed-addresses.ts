@@ -13,7 +13,7 @@
 import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { UTP } from '../transport/matcher.ts'
-import type { IdentifyResult, Libp2pEvents, Logger, ComponentLogger, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { Connection, IdentifyResult, Libp2pEvents, Logger, ComponentLogger, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** The part of libp2p's address manager this service uses */
@@ -38,7 +38,10 @@ class UtpObservedAddresses implements Startable {
   private readonly components: UtpObservedAddressesComponents
   private readonly trusted: Set<string>
   private readonly log: Logger
-  /** the address each trusted observer last reported, per IP family (`<peer>/ip4`): at most two per observer */
+  /**
+   * What each open connection to a trusted observer reports, by connection id: a node with
+   * several sockets (ports, addresses) has a mapping for each, seen through different connections
+   */
   private readonly reported = new Map<string, string>()
 
   constructor (components: UtpObservedAddressesComponents, init: UtpObservedAddressesInit) {
@@ -46,18 +49,22 @@ class UtpObservedAddresses implements Startable {
     this.trusted = new Set(init.trustedObservers)
     this.log = components.logger.forComponent('libp2p:utp:observed-addresses')
     this.onIdentify = this.onIdentify.bind(this)
+    this.onConnectionClose = this.onConnectionClose.bind(this)
   }
 
   start (): void {
     this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.components.events.addEventListener('connection:close', this.onConnectionClose)
   }
 
   stop (): void {
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    this.components.events.removeEventListener('connection:close', this.onConnectionClose)
+    this.reported.clear()
   }
 
   private onIdentify (evt: CustomEvent<IdentifyResult>): void {
-    const { peerId, observedAddr } = evt.detail
+    const { peerId, observedAddr, connection } = evt.detail
     if (observedAddr == null || !this.trusted.has(peerId.toString()) || !UTP.exactMatch(observedAddr) || isPrivate(observedAddr) === true) {
       return
     }
@@ -65,17 +72,39 @@ class UtpObservedAddresses implements Startable {
     // as an observed address whether or not libp2p holds it yet: it holds at most 10, unverified
     // ones never leave, and it confirms only what it holds, so once full it confirmed nothing
     this.components.addressManager.confirmObservedAddr(observedAddr, { type: 'observed' })
-    const key = `${peerId.toString()}/${observedAddr.getComponents()[0].name}`
-    const address = observedAddr.toString()
-    const previous = this.reported.get(key)
-    this.reported.set(key, address)
-    if (previous == null || previous === address || [...this.reported.values()].includes(previous)) {
+    // identify names its connection; an event from elsewhere that does not is only a confirmation
+    const id = (connection as Connection | undefined)?.id
+    if (id == null) {
       return
     }
-    // the mapping changed (a NAT rebinding, a new public address): the old one would stay
-    // confirmed for good, and peers would punch to it
-    this.log('%p no longer observes us at %s: withdrawn', peerId, previous)
-    this.components.addressManager.removeObservedAddr(multiaddr(previous))
+    const previous = this.reported.get(id)
+    this.reported.set(id, observedAddr.toString())
+    if (previous != null) {
+      this.withdrawUnlessReported(previous)
+    }
+  }
+
+  /**
+   * The mapping a connection reported goes with it, unless another still reports it: a NAT that
+   * rebinds ends the connections through the old mapping, which would otherwise stay confirmed
+   * for good, and peers would punch to it
+   */
+  private onConnectionClose (evt: CustomEvent<Connection>): void {
+    const previous = this.reported.get(evt.detail.id)
+    if (previous != null) {
+      this.reported.delete(evt.detail.id)
+      this.withdrawUnlessReported(previous)
+    }
+  }
+
+  private withdrawUnlessReported (address: string): void {
+    for (const reported of this.reported.values()) {
+      if (reported === address) {
+        return
+      }
+    }
+    this.log('no trusted observer reports %s any more: withdrawn', address)
+    this.components.addressManager.removeObservedAddr(multiaddr(address))
   }
 }
 

@@ -4,7 +4,7 @@ import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
 import { utp, utpObservedAddresses } from '../../src/index.ts'
-import type { IdentifyResult, Libp2pEvents, PeerId, Startable } from '@libp2p/interface'
+import type { Connection, IdentifyResult, Libp2pEvents, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** The service reads nothing of a peer id but its string form */
@@ -23,8 +23,11 @@ describe('utpObservedAddresses', () => {
     await service?.stop?.()
   })
 
-  /** What the service confirms (and withdraws, `-<addr>`) as each [observer, address] is reported through identify */
-  async function confirmedOf (trusted: PeerId[], reports: Array<[PeerId, Multiaddr]>): Promise<string[]> {
+  /**
+   * What the service confirms (and withdraws, `-<addr>`) as each step happens: an identify of
+   * [observer, address, connection id] (connection `c1` unless given), or the close of a connection
+   */
+  async function confirmedOf (trusted: PeerId[], steps: Array<[PeerId, Multiaddr, string?] | { close: string }>): Promise<string[]> {
     const confirmed: string[] = []
     const events = new TypedEventEmitter<Libp2pEvents>()
     service = utpObservedAddresses({ trustedObservers: trusted.map(String) })({
@@ -36,8 +39,13 @@ describe('utpObservedAddresses', () => {
       logger: defaultLogger()
     })
     await service.start?.()
-    for (const [observer, observedAddr] of reports) {
-      events.safeDispatchEvent('peer:identify', { detail: { peerId: observer, observedAddr } as unknown as IdentifyResult })
+    for (const step of steps) {
+      if ('close' in step) {
+        events.safeDispatchEvent('connection:close', { detail: { id: step.close } as unknown as Connection })
+        continue
+      }
+      const [peerId, observedAddr, id] = step
+      events.safeDispatchEvent('peer:identify', { detail: { peerId, observedAddr, connection: { id: id ?? 'c1' } } as unknown as IdentifyResult })
     }
     return confirmed
   }
@@ -58,23 +66,39 @@ describe('utpObservedAddresses', () => {
     expect(await confirmedOf([RELAY], [[STRANGER, multiaddr('/ip4/52.1.2.3/udp/4001/utp')]])).to.deep.equal([])
   })
 
-  it('withdraws a mapping its observer no longer sees, unless another trusted observer still does', async () => {
+  it('withdraws a mapping when its connection reports another or closes, unless another connection still reports it', async () => {
     const old = '/ip4/52.1.2.3/udp/4001/utp'
     const now = '/ip4/52.1.2.3/udp/4002/utp'
-    const v6 = '/ip6/2600:1f18::1/udp/4001/utp'
+    // the same connection re-identified with another mapping
     expect(await confirmedOf([RELAY], [
       [RELAY, multiaddr(old)],
-      // the other family is another mapping, not a change of this one
-      [RELAY, multiaddr(v6)],
       [RELAY, multiaddr(now)]
-    ])).to.deep.equal([old, v6, now, `-${old}`])
+    ])).to.deep.equal([old, now, `-${old}`])
     await service?.stop?.()
+    // a NAT rebinding: the connection through the old mapping ends, a new one reports the new
+    expect(await confirmedOf([RELAY], [
+      [RELAY, multiaddr(old), 'c1'],
+      [RELAY, multiaddr(now), 'c2'],
+      { close: 'c1' }
+    ])).to.deep.equal([old, now, `-${old}`])
+    await service?.stop?.()
+    // another trusted observer still sees the old mapping
     expect(await confirmedOf([RELAY, STRANGER], [
-      [RELAY, multiaddr(old)],
-      [STRANGER, multiaddr(old)],
-      [RELAY, multiaddr(now)],
-      [STRANGER, multiaddr(now)]
-    ])).to.deep.equal([old, old, now, now, `-${old}`])
+      [RELAY, multiaddr(old), 'c1'],
+      [STRANGER, multiaddr(old), 'c2'],
+      { close: 'c1' }
+    ])).to.deep.equal([old, old])
+  })
+
+  it('keeps both mappings of a node with two ports that one observer sees over two connections', async () => {
+    // one connection per socket (one we dialled, one it dialled): each identify re-confirms its own
+    const a = '/ip4/52.1.2.3/udp/4001/utp'
+    const b = '/ip4/52.1.2.3/udp/4002/utp'
+    expect(await confirmedOf([RELAY], [
+      [RELAY, multiaddr(a), 'c1'],
+      [RELAY, multiaddr(b), 'c2'],
+      [RELAY, multiaddr(a), 'c1']
+    ])).to.deep.equal([a, b, a])
   })
 
   it('confirms through libp2p\'s address manager even when its table of observed addresses is full', async () => {
@@ -90,7 +114,7 @@ describe('utpObservedAddresses', () => {
         addressManager.addObservedAddr(multiaddr(`/ip4/52.9.9.${i + 1}/udp/4001/utp`))
       }
       const report = (addr: string): void => {
-        events.safeDispatchEvent('peer:identify', { detail: { peerId: RELAY, observedAddr: multiaddr(addr) } as unknown as IdentifyResult })
+        events.safeDispatchEvent('peer:identify', { detail: { peerId: RELAY, observedAddr: multiaddr(addr), connection: { id: 'c1' } } as unknown as IdentifyResult })
       }
       const published = (): string[] => node.getMultiaddrs().map(ma => ma.decapsulateCode(CODE_P2P).toString())
       report('/ip4/52.1.2.3/udp/4001/utp')
