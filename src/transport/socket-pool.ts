@@ -80,11 +80,16 @@ export class SocketPool {
     }
     pick.refs++
     if (pick.binding != null) {
-      // the shared ephemeral socket another dial is binding
+      // the shared ephemeral socket another dial is binding, or a listening one whose bind began
+      // after this dial's wait: if that bind fails (a listen on a port taken), the dial is not
+      // its to fail; the failed socket has left the pool, and the dial picks again
       try {
         await pick.binding
       } catch (err) {
         pick.refs--
+        if (pick.listening) {
+          return this.forDial(type, host)
+        }
         throw err
       }
     }

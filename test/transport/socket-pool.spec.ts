@@ -29,6 +29,25 @@ describe('socket pool', () => {
     expect(await dialling).to.equal(await listening)
   })
 
+  it('a dial does not fail with the bind of a listening socket it did not wait for', async () => {
+    // the dial waits for one listening socket's bind; meanwhile another listen starts, on a
+    // port taken: the dial picked that one, and failed with its EADDRINUSE
+    const squatter = createSocket('udp4')
+    try {
+      await new Promise<void>((resolve) => { squatter.bind(0, '0.0.0.0', resolve) })
+      const loopback = pool.listen('udp4', '127.0.0.1', 0)
+      const dialling = pool.forDial('udp4', '192.0.2.1')
+      const taken = pool.listen('udp4', '0.0.0.0', squatter.address().port)
+      await expect(taken).to.eventually.be.rejected().with.property('code', 'EADDRINUSE')
+      const socket = await dialling
+      // not the loopback listener's: nothing reaches 192.0.2.1 from 127.0.0.1
+      expect(socket).to.not.equal(await loopback)
+      expect(socket.address().address).to.equal('0.0.0.0')
+    } finally {
+      squatter.close()
+    }
+  })
+
   it('concurrent dials share one ephemeral socket', async () => {
     const sockets = await Promise.all([1, 2, 3, 4].map(async () => pool.forDial('udp4', '127.0.0.1')))
     expect(new Set(sockets).size).to.equal(1)
