@@ -25,6 +25,13 @@ import type { Instant } from './time.ts'
 
 /** dials that lost a crossing kept at once, waiting for their replacements to be confirmed */
 const MAX_LOST_DIALS = 256
+/**
+ * A SYN from a peer this soon after our dial to it connected is taken for the losing SYN of the
+ * crossing that connection came from, delayed (reordered, duplicated), and dropped, µs
+ */
+const LATE_CROSSING_SYN_US = 2_000_000
+/** peers whose dial connected within {@link LATE_CROSSING_SYN_US} that are remembered at most */
+const MAX_RECENT_DIALS = 4096
 
 /** A peer's UDP address; `address` is an IP literal */
 export interface RemoteAddress {
@@ -169,6 +176,8 @@ export class Endpoint {
    * neither). A replacement the peer reset takes its dial back to dialling (see refresh).
    */
   private readonly lostDials = new Map<string, { dial: EndpointConnection, merged: EndpointConnection }>()
+  /** when our last dial to each peer connected (simultaneous open only), oldest first */
+  private readonly dialConnectedAt = new Map<string, Instant>()
   private readonly strays: StrayReply[] = []
   private readonly timeWait = new Map<string, ClosedConnection>()
   /** the latest `now` seen, for bookkeeping done outside an input */
@@ -300,6 +309,9 @@ export class Endpoint {
     // FinSent: a dial whose application ended its side before the SYN-ACK came
     if (before === ConnState.SynSent && (after === ConnState.Connected || after === ConnState.FinSent)) {
       this.connected = entry
+      if (this.simultaneousOpen) {
+        this.noteDialConnected(now, remote)
+      }
     }
     this.touch(entry)
     return 'handled'
@@ -438,9 +450,18 @@ export class Endpoint {
     // our own SYN come back (a dial to our own port) crosses nothing: answered as any SYN, it
     // connects the dial to ourselves, as a TCP connect to its own listener does. Taken for a
     // crossing SYN, it won by the tie-break, was resent, came back, and so on until the deadline
-    const dial = this.simultaneousOpen && !this.isOwnSyn(remote, syn) ? this.dialTowards(remote) : undefined
+    const ownSyn = this.isOwnSyn(remote, syn)
+    const dial = this.simultaneousOpen && !ownSyn ? this.dialTowards(remote) : undefined
     if (dial != null && (existing == null || existing === dial)) {
       return this.crossSyns(now, remote, syn, dial)
+    }
+    if (existing == null && this.simultaneousOpen && !ownSyn && this.dialConnectedWithin(now, remote)) {
+      // the peer's SYN that lost the crossing, overtaken by the packets after it: the peer has
+      // taken ours in its place. Answered, it reached that peer's lost dial, which took it for
+      // proof that the winning SYN was forged while its replacement waited for our first packet,
+      // and reset the real connection. A peer that does mean a second connection sends its SYN again
+      this.log('drop: SYN from %s:%d right after our dial to it connected: late crossing SYN', remote.address, remote.port)
+      return 'handled'
     }
     if (existing != null) {
       if (!existing.connection.isInitiator) {
@@ -484,6 +505,24 @@ export class Endpoint {
     }
     this.touch(entry)
     return entry
+  }
+
+  private noteDialConnected (now: Instant, remote: RemoteAddress): void {
+    const key = remoteKey(remote)
+    this.dialConnectedAt.delete(key)
+    this.dialConnectedAt.set(key, now)
+    // oldest first: drop the expired, and past the cap the oldest
+    for (const [k, at] of this.dialConnectedAt) {
+      if (now - at <= LATE_CROSSING_SYN_US && this.dialConnectedAt.size <= MAX_RECENT_DIALS) {
+        break
+      }
+      this.dialConnectedAt.delete(k)
+    }
+  }
+
+  private dialConnectedWithin (now: Instant, remote: RemoteAddress): boolean {
+    const at = this.dialConnectedAt.get(remoteKey(remote))
+    return at != null && now - at <= LATE_CROSSING_SYN_US
   }
 
   /** `syn` is the SYN of our own dial to `remote` (the same connection id and sequence number) */
