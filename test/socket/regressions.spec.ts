@@ -15,10 +15,10 @@ import { expect } from 'aegir/chai'
 import { encodePacket, PacketType, UtpSocket } from '../../src/index.ts'
 import { UtpListener } from '../../src/transport/listener.ts'
 import { SocketPool } from '../../src/transport/socket-pool.ts'
+import { recordingUpgrader } from '../transport/recording-upgrader.ts'
 import { runChild } from './child-process.ts'
 import { waitFor, within } from './wait-for.ts'
 import type { UtpConnection } from '../../src/index.ts'
-import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const HOST = '127.0.0.1'
@@ -159,18 +159,8 @@ describe('UtpSocket review regressions', function () {
   it('a UtpListener upgrades only confirmed connections: a spoofed bare SYN does not reach upgradeInbound', async () => {
     const log = defaultLogger()
     const pool = new SocketPool({ probeUnreachable: false }, log.forComponent('test:pool'))
-    const upgraded: MultiaddrConnection[] = []
-    let onUpgrade: (() => void) | undefined
-    const upgrader = {
-      createInboundAbortSignal: (signal: AbortSignal) => Object.assign(AbortSignal.any([signal]), { clear () {} }),
-      upgradeInbound: async (maConn: MultiaddrConnection, options: { signal: AbortSignal }) => {
-        upgraded.push(maConn)
-        onUpgrade?.()
-        // hold the upgrade until the listener shuts down
-        await once(options.signal, 'abort')
-        throw new Error('listener closed')
-      }
-    } as unknown as Upgrader
+    // each upgrade is held until the listener shuts down
+    const { upgrader, upgraded, nextUpgrade } = recordingUpgrader(true)
     const listener = new UtpListener({ upgrader, pool, logger: log })
     const raw = createSocket('udp4')
     try {
@@ -187,7 +177,7 @@ describe('UtpSocket review regressions', function () {
       // a real dial is upgraded once its ACK of the SYN-ACK arrives, before it sends any data
       const a = track(new UtpSocket({ probeUnreachable: false }))
       await a.bind(0, HOST)
-      const upgradedOnce = new Promise<void>((resolve) => { onUpgrade = resolve })
+      const upgradedOnce = nextUpgrade()
       const conn = await a.connect(port, HOST)
       conn.on('error', () => {})
       conn.resume()

@@ -5,7 +5,8 @@ import { UtpSocket } from '../../src/index.ts'
 import { UtpListener } from '../../src/transport/listener.ts'
 import { SocketPool } from '../../src/transport/socket-pool.ts'
 import { within } from '../socket/wait-for.ts'
-import type { MultiaddrConnection, Upgrader } from '@libp2p/interface'
+import { recordingUpgrader } from './recording-upgrader.ts'
+import type { Upgrader } from '@libp2p/interface'
 
 describe('uTP listener', () => {
   it('close() while listen() binds frees the socket and says \'close\' once', async () => {
@@ -57,15 +58,7 @@ describe('uTP listener', () => {
     // listener closed and destroyed every connection before the new listener saw it
     const log = defaultLogger()
     const pool = new SocketPool({ probeUnreachable: false }, log.forComponent('test:pool'))
-    const upgraded: MultiaddrConnection[] = []
-    let onUpgrade: (() => void) | undefined
-    const upgrader = {
-      createInboundAbortSignal: (signal: AbortSignal) => Object.assign(AbortSignal.any([signal]), { clear () {} }),
-      upgradeInbound: async (maConn: MultiaddrConnection) => {
-        upgraded.push(maConn)
-        onUpgrade?.()
-      }
-    } as unknown as Upgrader
+    const { upgrader, upgraded, nextUpgrade } = recordingUpgrader()
     const client = new UtpSocket({ probeUnreachable: false })
     const first = new UtpListener({ upgrader, pool, logger: log })
     const second = new UtpListener({ upgrader, pool, logger: log })
@@ -76,7 +69,7 @@ describe('uTP listener', () => {
       await first.close()
       await second.listen(multiaddr(`/ip4/127.0.0.1/udp/${port}/utp`))
       expect(held.listening).to.equal(true)
-      const upgradedOnce = new Promise<void>((resolve) => { onUpgrade = resolve })
+      const upgradedOnce = nextUpgrade()
       await client.bind(0, '127.0.0.1')
       const conn = await client.connect(port, '127.0.0.1')
       conn.on('error', () => {})
