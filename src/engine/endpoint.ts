@@ -21,16 +21,23 @@ import type { CongestionController } from './congestion/controller.ts'
 import type { ConnectionEvent, ConnectionInit, TraceLogger, Transmit } from './connection.ts'
 import type { HeapEntry } from './deadline-heap.ts'
 import type { Packet } from './packet.ts'
-import type { Instant } from './time.ts'
+import type { Duration, Instant } from './time.ts'
 
 /** dials that lost a crossing kept at once, waiting for their replacements to be confirmed */
 const MAX_LOST_DIALS = 256
 /**
- * A SYN from a peer this soon after our dial to it connected is taken for the losing SYN of the
- * crossing that connection came from, delayed (reordered, duplicated), and dropped, µs
+ * A SYN from a peer within this many handshake round trips after our dial to it connected is
+ * taken for the losing SYN of the crossing that connection came from, overtaken by the packets
+ * sent after it, and dropped. Both SYNs left before the crossing's SYN-ACK: only reordering on
+ * the path puts the loser's behind it, by a fraction of a round trip. A second connection the
+ * peer means (a dial-back, a restart) comes later than that, after a round trip of its own at least
  */
-const LATE_CROSSING_SYN_US = 2_000_000
-/** peers whose dial connected within {@link LATE_CROSSING_SYN_US} that are remembered at most */
+const LATE_CROSSING_SYN_RTTS = 2
+/** the shortest such window, µs (a loopback round trip is tens of µs) */
+const MIN_LATE_CROSSING_SYN_US = 5_000
+/** the longest, µs */
+const MAX_LATE_CROSSING_SYN_US = 2_000_000
+/** peers whose dial connected within such a window that are remembered at most */
 const MAX_RECENT_DIALS = 4096
 
 /** A peer's UDP address; `address` is an IP literal */
@@ -176,8 +183,8 @@ export class Endpoint {
    * neither). A replacement the peer reset takes its dial back to dialling (see refresh).
    */
   private readonly lostDials = new Map<string, { dial: EndpointConnection, merged: EndpointConnection }>()
-  /** when our last dial to each peer connected (simultaneous open only), oldest first */
-  private readonly dialConnectedAt = new Map<string, Instant>()
+  /** until when a SYN from each peer is taken for a late crossing SYN (simultaneous open only), oldest first */
+  private readonly lateSynUntil = new Map<string, Instant>()
   private readonly strays: StrayReply[] = []
   private readonly timeWait = new Map<string, ClosedConnection>()
   /** the latest `now` seen, for bookkeeping done outside an input */
@@ -310,7 +317,7 @@ export class Endpoint {
     if (before === ConnState.SynSent && (after === ConnState.Connected || after === ConnState.FinSent)) {
       this.connected = entry
       if (this.simultaneousOpen) {
-        this.noteDialConnected(now, remote)
+        this.noteDialConnected(now, remote, entry.connection.smoothedRtt)
       }
     }
     this.touch(entry)
@@ -455,14 +462,6 @@ export class Endpoint {
     if (dial != null && (existing == null || existing === dial)) {
       return this.crossSyns(now, remote, syn, dial)
     }
-    if (existing == null && this.simultaneousOpen && !ownSyn && this.dialConnectedWithin(now, remote)) {
-      // the peer's SYN that lost the crossing, overtaken by the packets after it: the peer has
-      // taken ours in its place. Answered, it reached that peer's lost dial, which took it for
-      // proof that the winning SYN was forged while its replacement waited for our first packet,
-      // and reset the real connection. A peer that does mean a second connection sends its SYN again
-      this.log('drop: SYN from %s:%d right after our dial to it connected: late crossing SYN', remote.address, remote.port)
-      return 'handled'
-    }
     if (existing != null) {
       if (!existing.connection.isInitiator) {
         // a retransmitted SYN: the connection answers with its stored SYN-ACK
@@ -475,6 +474,14 @@ export class Endpoint {
     }
     if (!this.listening) {
       this.replyReset(now, remote, syn)
+      return 'refused'
+    }
+    if (this.simultaneousOpen && !ownSyn && this.isLateCrossingSyn(now, remote)) {
+      // the peer's SYN that lost the crossing, overtaken by the packets after it: the peer has
+      // taken ours in its place. Answered, it reached that peer's lost dial, which took it for
+      // proof that the winning SYN was forged while its replacement waited for our first packet,
+      // and reset the real connection. A peer that does mean a second connection sends its SYN again
+      this.log('drop: SYN from %s:%d right after our dial to it connected: late crossing SYN', remote.address, remote.port)
       return 'refused'
     }
     if (this.halfOpenCount >= this.maxHalfOpen) {
@@ -507,22 +514,23 @@ export class Endpoint {
     return entry
   }
 
-  private noteDialConnected (now: Instant, remote: RemoteAddress): void {
+  private noteDialConnected (now: Instant, remote: RemoteAddress, rtt: Duration | undefined): void {
     const key = remoteKey(remote)
-    this.dialConnectedAt.delete(key)
-    this.dialConnectedAt.set(key, now)
-    // oldest first: drop the expired, and past the cap the oldest
-    for (const [k, at] of this.dialConnectedAt) {
-      if (now - at <= LATE_CROSSING_SYN_US && this.dialConnectedAt.size <= MAX_RECENT_DIALS) {
+    const window = Math.min(MAX_LATE_CROSSING_SYN_US, Math.max(MIN_LATE_CROSSING_SYN_US, LATE_CROSSING_SYN_RTTS * (rtt ?? 0)))
+    this.lateSynUntil.delete(key)
+    this.lateSynUntil.set(key, now + window)
+    // oldest first (nearly in expiry order): drop the expired, and past the cap the oldest
+    for (const [k, until] of this.lateSynUntil) {
+      if (until >= now && this.lateSynUntil.size <= MAX_RECENT_DIALS) {
         break
       }
-      this.dialConnectedAt.delete(k)
+      this.lateSynUntil.delete(k)
     }
   }
 
-  private dialConnectedWithin (now: Instant, remote: RemoteAddress): boolean {
-    const at = this.dialConnectedAt.get(remoteKey(remote))
-    return at != null && now - at <= LATE_CROSSING_SYN_US
+  private isLateCrossingSyn (now: Instant, remote: RemoteAddress): boolean {
+    const until = this.lateSynUntil.get(remoteKey(remote))
+    return until != null && now <= until
   }
 
   /** `syn` is the SYN of our own dial to `remote` (the same connection id and sequence number) */

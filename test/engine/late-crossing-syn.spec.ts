@@ -145,4 +145,77 @@ describe('a late SYN that lost a simultaneous open', () => {
       expect(received).to.deep.equal(['hello from 1', 'hello from 0'])
     })
   }
+
+  /**
+   * A dials B; `gap` µs after A's dial connected, B (or a B restarted on the same address) dials
+   * A. Returns B's dial once it has connected or closed
+   */
+  function dialBack (gap: number, restart: boolean): EndpointConnection {
+    let seed = 7
+    const endpoint = (): Endpoint => {
+      const prng = new Prng(seed++)
+      const e = new Endpoint({ randomBytes: b => { prng.fill(b) } })
+      e.listening = true
+      return e
+    }
+    const endpoints = [endpoint(), endpoint()]
+    const wire: Array<{ at: number, to: number, bytes: Uint8Array }> = []
+    let t = 0
+    const flush = (): void => {
+      for (const side of [0, 1]) {
+        for (let tr = endpoints[side].pollTransmit(t); tr != null; tr = endpoints[side].pollTransmit(t)) {
+          const bytes = new Uint8Array(tr.header.byteLength + tr.payload.byteLength)
+          bytes.set(tr.header)
+          bytes.set(tr.payload, tr.header.byteLength)
+          wire.push({ at: t + LATENCY, to: 1 - side, bytes })
+        }
+        while (endpoints[side].pollEvent() != null) {}
+      }
+      wire.sort((x, y) => x.at - y.at)
+    }
+    const first = endpoints[0].connect(t, ADDRESSES[1])
+    flush()
+    let dialsAt = Infinity
+    let second: EndpointConnection | undefined
+    while (t < 30_000_000) {
+      let next = Math.min(wire[0]?.at ?? Infinity, second == null ? dialsAt : Infinity)
+      for (const e of endpoints) {
+        next = Math.min(next, e.pollTimeout() ?? Infinity)
+      }
+      t = next
+      while (wire.length > 0 && wire[0].at <= t) {
+        const d = wire.shift() as { at: number, to: number, bytes: Uint8Array }
+        endpoints[d.to].handle(t, ADDRESSES[1 - d.to], d.bytes)
+        flush()
+      }
+      for (const e of endpoints) {
+        e.handleTimeout(t)
+      }
+      flush()
+      if (dialsAt === Infinity && first.connection.state >= 2) {
+        dialsAt = t + gap
+      }
+      if (second == null && t >= dialsAt) {
+        if (restart) {
+          endpoints[1] = endpoint()
+        }
+        second = endpoints[1].connect(t, ADDRESSES[0])
+        flush()
+      }
+      if (second != null && (second.connection.isClosed || second.connection.state >= 2)) {
+        return second
+      }
+    }
+    throw new Error('the dial back never connected nor closed')
+  }
+
+  for (const [gap, restart] of [[50_000, false], [100_000, false], [50_000, true]] as const) {
+    it(`is not a peer dialling back ${gap / 1000} ms after our dial connected${restart ? ', restarted' : ''}: its first SYN connects`, () => {
+      // the window is two handshake round trips (40 ms here): a dial-back (AutoNAT, a peer that
+      // restarted) waited for its third SYN, 3 s, when the window was 2 s
+      const back = dialBack(gap, restart)
+      expect(back.connection.isClosed).to.equal(false)
+      expect(back.connection.stats.timeouts).to.equal(0)
+    })
+  }
 })
