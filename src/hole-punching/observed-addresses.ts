@@ -20,6 +20,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export interface ObservedAddressManager {
   confirmObservedAddr(addr: Multiaddr, options?: { type?: 'observed' }): void
   removeObservedAddr(addr: Multiaddr): void
+  getAddressesWithMetadata(): Array<{ multiaddr: Multiaddr, type: string }>
 }
 
 export interface UtpObservedAddressesComponents {
@@ -103,8 +104,17 @@ class UtpObservedAddresses implements Startable {
         return
       }
     }
+    // libp2p's removal also unverifies a listen address (or an IP or DNS mapping) that is the
+    // same: one AutoNAT verified, or our own public one, would go with the observer's connection
+    const addr = multiaddr(address)
+    for (const held of this.components.addressManager.getAddressesWithMetadata()) {
+      if (held.type !== 'observed' && held.multiaddr.equals(addr)) {
+        this.log('no trusted observer reports %s any more: kept, it is a %s address', address, held.type)
+        return
+      }
+    }
     this.log('no trusted observer reports %s any more: withdrawn', address)
-    this.components.addressManager.removeObservedAddr(multiaddr(address))
+    this.components.addressManager.removeObservedAddr(addr)
   }
 }
 

@@ -27,13 +27,15 @@ describe('utpObservedAddresses', () => {
    * What the service confirms (and withdraws, `-<addr>`) as each step happens: an identify of
    * [observer, address, connection id] (connection `c1` unless given), or the close of a connection
    */
-  async function confirmedOf (trusted: PeerId[], steps: Array<[PeerId, Multiaddr, string?] | { close: string }>): Promise<string[]> {
+  async function confirmedOf (trusted: PeerId[], steps: Array<[PeerId, Multiaddr, string?] | { close: string }>, listening: Multiaddr[] = []): Promise<string[]> {
     const confirmed: string[] = []
     const events = new TypedEventEmitter<Libp2pEvents>()
     service = utpObservedAddresses({ trustedObservers: trusted.map(String) })({
       addressManager: {
         confirmObservedAddr: (addr) => { confirmed.push(addr.toString()) },
-        removeObservedAddr: (addr) => { confirmed.push(`-${addr.toString()}`) }
+        removeObservedAddr: (addr) => { confirmed.push(`-${addr.toString()}`) },
+        // `listening`: the node's own listen addresses (AutoNAT verified them, say)
+        getAddressesWithMetadata: () => listening.map(multiaddr => ({ multiaddr, type: 'transport' }))
       },
       events,
       logger: defaultLogger()
@@ -88,6 +90,16 @@ describe('utpObservedAddresses', () => {
       [STRANGER, multiaddr(old), 'c2'],
       { close: 'c1' }
     ])).to.deep.equal([old, old])
+  })
+
+  it('never withdraws an address that is also one of the node\'s own listen addresses', async () => {
+    // libp2p's removal of an observed address also unverifies a listen address that is the same:
+    // a public host's own address, verified by AutoNAT, went with its relay's connection
+    const own = '/ip6/2600:1f18::1/udp/4001/utp'
+    expect(await confirmedOf([RELAY], [
+      [RELAY, multiaddr(own), 'c1'],
+      { close: 'c1' }
+    ], [multiaddr(own)])).to.deep.equal([own])
   })
 
   it('keeps both mappings of a node with two ports that one observer sees over two connections', async () => {
