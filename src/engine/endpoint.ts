@@ -90,6 +90,8 @@ export interface EndpointConnection extends HeapEntry {
   readonly connection: Connection
   readonly remote: RemoteAddress
   readonly key: string
+  /** when the entry was made: for a dial, when its first SYN left */
+  readonly openedAt: Instant
   halfOpen: boolean
   /** our dial, still waiting for its SYN-ACK (indexed for crossing SYNs) */
   dialling: boolean
@@ -273,7 +275,7 @@ export class Endpoint {
         log: this.connectionLog?.(remote, recvId),
         congestionController: this.makeController?.()
       })
-      const entry = this.add(remote, recvId, connection)
+      const entry = this.add(remote, recvId, connection, now)
       if (this.simultaneousOpen) {
         entry.dialling = true
         this.dialling.add(entry)
@@ -317,7 +319,9 @@ export class Endpoint {
     if (before === ConnState.SynSent && (after === ConnState.Connected || after === ConnState.FinSent)) {
       this.connected = entry
       if (this.simultaneousOpen) {
-        this.noteDialConnected(now, remote, entry.connection.smoothedRtt)
+        // no RTT sample when the SYN went out twice (Karn: resent at a crossing, or after a
+        // timeout); the time since the first one bounds the round trip
+        this.noteDialConnected(now, remote, entry.connection.smoothedRtt ?? now - entry.openedAt)
       }
     }
     this.touch(entry)
@@ -504,7 +508,7 @@ export class Endpoint {
       log: this.connectionLog?.(remote, recvId),
       congestionController: this.makeController?.()
     })
-    const entry = this.add(remote, recvId, connection)
+    const entry = this.add(remote, recvId, connection, now)
     entry.halfOpen = true
     this.halfOpenCount++
     if (this.simultaneousOpen) {
@@ -514,9 +518,9 @@ export class Endpoint {
     return entry
   }
 
-  private noteDialConnected (now: Instant, remote: RemoteAddress, rtt: Duration | undefined): void {
+  private noteDialConnected (now: Instant, remote: RemoteAddress, rtt: Duration): void {
     const key = remoteKey(remote)
-    const window = Math.min(MAX_LATE_CROSSING_SYN_US, Math.max(MIN_LATE_CROSSING_SYN_US, LATE_CROSSING_SYN_RTTS * (rtt ?? 0)))
+    const window = Math.min(MAX_LATE_CROSSING_SYN_US, Math.max(MIN_LATE_CROSSING_SYN_US, LATE_CROSSING_SYN_RTTS * rtt))
     this.lateSynUntil.delete(key)
     this.lateSynUntil.set(key, now + window)
     // oldest first (nearly in expiry order): drop the expired, and past the cap the oldest
@@ -735,11 +739,12 @@ export class Endpoint {
     this.timeWait.set(entry.key, { sendId: conn.sendId, seqNr: conn.nextSeqNr, ackNr: conn.ackNr, expiresAt: now + TIME_WAIT_US })
   }
 
-  private add (remote: RemoteAddress, recvId: number, connection: Connection): EndpointConnection {
+  private add (remote: RemoteAddress, recvId: number, connection: Connection, now: Instant): EndpointConnection {
     const entry: EndpointConnection = {
       connection,
       remote: { address: remote.address, port: remote.port },
       key: keyOf(remote, recvId),
+      openedAt: now,
       halfOpen: false,
       dialling: false,
       deadline: Infinity,
