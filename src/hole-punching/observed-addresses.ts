@@ -11,7 +11,7 @@
  */
 
 import { isPrivate } from '@libp2p/utils'
-import { multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { UTP } from '../transport/matcher.ts'
 import type { Connection, IdentifyResult, Libp2pEvents, Logger, ComponentLogger, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -20,7 +20,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export interface ObservedAddressManager {
   confirmObservedAddr(addr: Multiaddr, options?: { type?: 'observed' }): void
   removeObservedAddr(addr: Multiaddr): void
-  getAddressesWithMetadata(): Array<{ multiaddr: Multiaddr, type: string }>
+  /** libp2p's has it; without it, nothing is kept back from a withdrawal */
+  getAddressesWithMetadata?(): Array<{ multiaddr: Multiaddr, type: string }>
 }
 
 export interface UtpObservedAddressesComponents {
@@ -79,7 +80,8 @@ class UtpObservedAddresses implements Startable {
       return
     }
     const previous = this.reported.get(id)
-    this.reported.set(id, observedAddr.toString())
+    // identify reports the address libp2p saw us at, with our peer id on the end
+    this.reported.set(id, withoutPeerId(observedAddr).toString())
     if (previous != null) {
       this.withdrawUnlessReported(previous)
     }
@@ -107,7 +109,7 @@ class UtpObservedAddresses implements Startable {
     // libp2p's removal also unverifies a listen address (or an IP or DNS mapping) that is the
     // same: one AutoNAT verified, or our own public one, would go with the observer's connection
     const addr = multiaddr(address)
-    for (const held of this.components.addressManager.getAddressesWithMetadata()) {
+    for (const held of this.components.addressManager.getAddressesWithMetadata?.() ?? []) {
       if (held.type !== 'observed' && held.multiaddr.equals(addr)) {
         this.log('no trusted observer reports %s any more: kept, it is a %s address', address, held.type)
         return
@@ -134,4 +136,8 @@ class UtpObservedAddresses implements Startable {
  */
 export function utpObservedAddresses (init: UtpObservedAddressesInit): (components: UtpObservedAddressesComponents) => Startable {
   return (components) => new UtpObservedAddresses(components, init)
+}
+
+function withoutPeerId (addr: Multiaddr): Multiaddr {
+  return addr.getComponents().at(-1)?.code === CODE_P2P ? addr.decapsulateCode(CODE_P2P) : addr
 }
