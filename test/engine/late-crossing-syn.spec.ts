@@ -17,6 +17,33 @@ const LATENCY = 10_000
 const APP_DELAY = 100_000
 const ADDRESSES: RemoteAddress[] = [{ address: '192.0.2.1', port: 1000 }, { address: '198.51.100.2', port: 2000 }]
 
+interface Datagram {
+  at: number
+  to: number
+  bytes: Uint8Array
+}
+
+/** A transmit's header and payload as one datagram */
+function datagramOf (tr: { header: Uint8Array, payload: Uint8Array }): Uint8Array {
+  const bytes = new Uint8Array(tr.header.byteLength + tr.payload.byteLength)
+  bytes.set(tr.header)
+  bytes.set(tr.payload, tr.header.byteLength)
+  return bytes
+}
+
+/** Hands the endpoints what the wire holds for time `t`, then runs their timers, flushing after each */
+function advance (endpoints: Endpoint[], wire: Datagram[], t: number, flush: () => void): void {
+  while (wire.length > 0 && wire[0].at <= t) {
+    const d = wire.shift() as Datagram
+    endpoints[d.to].handle(t, ADDRESSES[1 - d.to], d.bytes)
+    flush()
+  }
+  for (const endpoint of endpoints) {
+    endpoint.handleTimeout(t)
+  }
+  flush()
+}
+
 interface Outcome {
   held: EndpointConnection[]
   received: string[]
@@ -33,7 +60,7 @@ function crossing (seed: number, delay: number, duplicate = false): Outcome {
   })
   const held = [endpoints[0].connect(0, ADDRESSES[1]), endpoints[1].connect(0, ADDRESSES[0])]
   const loser = held[0].connection.recvId < held[1].connection.recvId ? 1 : 0
-  const wire: Array<{ at: number, to: number, bytes: Uint8Array }> = []
+  const wire: Datagram[] = []
   const received = ['', '']
   const ended = [false, false]
   /** when each application speaks: {@link APP_DELAY} after its connection is up */
@@ -63,9 +90,7 @@ function crossing (seed: number, delay: number, duplicate = false): Outcome {
   }
   const transmit = (side: number): void => {
     for (let tr = endpoints[side].pollTransmit(t); tr != null; tr = endpoints[side].pollTransmit(t)) {
-      const bytes = new Uint8Array(tr.header.byteLength + tr.payload.byteLength)
-      bytes.set(tr.header)
-      bytes.set(tr.payload, tr.header.byteLength)
+      const bytes = datagramOf(tr)
       const p = decodePacket(bytes)
       if (p instanceof Error) {
         throw p
@@ -111,15 +136,7 @@ function crossing (seed: number, delay: number, duplicate = false): Outcome {
       break
     }
     t = next
-    while (wire.length > 0 && wire[0].at <= t) {
-      const d = wire.shift() as { at: number, to: number, bytes: Uint8Array }
-      endpoints[d.to].handle(t, ADDRESSES[1 - d.to], d.bytes)
-      flush()
-    }
-    for (const endpoint of endpoints) {
-      endpoint.handleTimeout(t)
-    }
-    flush()
+    advance(endpoints, wire, t, flush)
     for (const side of [0, 1]) {
       const c = held[side].connection
       if (speaksAt[side] === Infinity && c.state >= 2) {
@@ -166,15 +183,12 @@ describe('a late SYN that lost a simultaneous open', () => {
       return e
     }
     const endpoints = [endpoint(), endpoint()]
-    const wire: Array<{ at: number, to: number, bytes: Uint8Array }> = []
+    const wire: Datagram[] = []
     let t = 0
     const flush = (): void => {
       for (const side of [0, 1]) {
         for (let tr = endpoints[side].pollTransmit(t); tr != null; tr = endpoints[side].pollTransmit(t)) {
-          const bytes = new Uint8Array(tr.header.byteLength + tr.payload.byteLength)
-          bytes.set(tr.header)
-          bytes.set(tr.payload, tr.header.byteLength)
-          wire.push({ at: t + LATENCY, to: 1 - side, bytes })
+          wire.push({ at: t + LATENCY, to: 1 - side, bytes: datagramOf(tr) })
         }
         while (endpoints[side].pollEvent() != null) {}
       }
@@ -190,15 +204,7 @@ describe('a late SYN that lost a simultaneous open', () => {
         next = Math.min(next, e.pollTimeout() ?? Infinity)
       }
       t = next
-      while (wire.length > 0 && wire[0].at <= t) {
-        const d = wire.shift() as { at: number, to: number, bytes: Uint8Array }
-        endpoints[d.to].handle(t, ADDRESSES[1 - d.to], d.bytes)
-        flush()
-      }
-      for (const e of endpoints) {
-        e.handleTimeout(t)
-      }
-      flush()
+      advance(endpoints, wire, t, flush)
       if (dialsAt === Infinity && first.connection.state >= 2) {
         dialsAt = t + gap
       }
