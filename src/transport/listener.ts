@@ -54,20 +54,19 @@ export class UtpListener extends TypedEventEmitter<ListenerEvents> implements Li
     let socket: UtpSocket
     try {
       socket = await this.init.pool.listen(type, host, port)
+      if (this.status !== status) {
+        // closed while the socket was binding: close() waits for this
+        await this.init.pool.unlisten(socket)
+        return
+      }
     } catch (err) {
       if (this.status === status) {
         this.status = { code: 'inactive' }
       }
-      settled.resolve()
       throw err
-    }
-    if (this.status !== status) {
-      // closed while the socket was binding: close() waits for this
-      await this.init.pool.unlisten(socket)
+    } finally {
       settled.resolve()
-      return
     }
-    settled.resolve()
     const bound = socket.address().port
     // `/udp/0` becomes the port the kernel chose, before anyone hears of the address
     const listeningAddr = toUtpMultiaddr(host, bound)
