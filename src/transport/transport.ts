@@ -1,5 +1,6 @@
 import { AbortError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
+import { raceSignal } from 'race-signal'
 import { ConnectionResetError } from '../socket/errors.ts'
 import { checkTimeoutMs, socketEngineConfig } from '../socket/options.ts'
 import { isDialable, toDialAddress } from './addresses.ts'
@@ -113,7 +114,7 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
     const { host, port, type } = toDialAddress(ma)
     options.onProgress?.(new CustomProgressEvent('utp:open-connection'))
     if (this.starting != null) {
-      await untilStarted(this.starting.promise, options.signal)
+      await raceSignal(this.starting.promise, options.signal, { translateError: () => new AbortError('dial aborted') })
     }
     const socket = await this.pool.forDial(type, host)
     const connecting = socket.connect(port, host, { signal: options.signal })
@@ -186,27 +187,5 @@ export class UtpTransport implements Transport<UtpDialEvents>, Startable {
 
   dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
     return this.listenFilter(multiaddrs).filter(isDialable)
-  }
-}
-
-/** Resolves with `started`, or rejects as an aborted dial does when `signal` aborts first */
-async function untilStarted (started: Promise<void>, signal?: AbortSignal): Promise<void> {
-  if (signal == null) {
-    await started
-    return
-  }
-  if (signal.aborted) {
-    throw new AbortError('dial aborted')
-  }
-  let onAbort: (() => void) | undefined
-  try {
-    await Promise.race([started, new Promise<never>((_resolve, reject) => {
-      onAbort = () => { reject(new AbortError('dial aborted')) }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })])
-  } finally {
-    if (onAbort != null) {
-      signal.removeEventListener('abort', onAbort)
-    }
   }
 }
